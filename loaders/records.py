@@ -1,0 +1,116 @@
+"""The shape of each source's records, stated once.
+
+The simulator emits these models and the loaders check every record against them at the boundary.
+They decide *landability* only: a record needs its natural key and must be a parseable object. Every
+other field is typed loosely (text, whatever arrived) so that a value breaking a contract rule still
+lands and dbt can quarantine it with a reason; nothing here enforces the contract's business rules.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+
+
+def as_text(value: Any) -> str | None:
+    """Keep any scalar as the text that arrived; nested values as JSON text; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, Decimal)):
+        return str(value)
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def as_key(value: Any) -> Any:
+    """A natural key may arrive as a number; anything else that is not text fails validation."""
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+Text = Annotated[str | None, BeforeValidator(as_text)]
+NaturalKey = Annotated[str, BeforeValidator(as_key), StringConstraints(min_length=1)]
+
+
+class SourceRecord(BaseModel):
+    """Unknown extra fields are allowed: they are kept in the landed record's JSON."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class OrderItem(SourceRecord):
+    line: Text = None
+    sku: Text = None
+    quantity: Text = None
+    unit_price: Text = None
+
+
+class Order(SourceRecord):
+    """`shop_api` /v1/orders element. `items` is kept as it arrived; dbt judges it."""
+
+    id: NaturalKey
+    customer_id: Text = None
+    status: Text = None
+    currency: Text = None
+    shipping_country: Text = None
+    created_at: Text = None
+    updated_at: Text = None
+    items: Any = None
+
+
+class Customer(SourceRecord):
+    """`app_db`.customers row."""
+
+    id: NaturalKey
+    email: Text = None
+    full_name: Text = None
+    country: Text = None
+    created_at: Text = None
+    updated_at: Text = None
+    deleted_at: Text = None
+
+
+class Product(SourceRecord):
+    """`app_db`.products row."""
+
+    sku: NaturalKey
+    name: Text = None
+    category: Text = None
+    list_price: Text = None
+    currency: Text = None
+    active: Text = None
+    updated_at: Text = None
+
+
+class Payment(SourceRecord):
+    """`payments_files` CSV row."""
+
+    payment_id: NaturalKey
+    order_id: Text = None
+    amount: Text = None
+    currency: Text = None
+    method: Text = None
+    status: Text = None
+    paid_at: Text = None
+    updated_at: Text = None
+
+
+PAYMENT_CSV_HEADER: tuple[str, ...] = (
+    "payment_id",
+    "order_id",
+    "amount",
+    "currency",
+    "method",
+    "status",
+    "paid_at",
+    "updated_at",
+)

@@ -1,0 +1,212 @@
+"""How every source lands a record: shared by the three sources so raw tables look alike.
+
+A raw table keeps each distinct (natural key, version) once: its primary key is the natural key plus
+`_version` (the version column as landed, '' when missing), so a re-delivery of the same version
+replaces it and a new version adds a row. Every contract field lands as text, exactly as it arrived;
+dbt types it and quarantines what breaks a rule. Extra columns, all prefixed with `_`:
+
+- `_version_at`: the version column parsed here, once (NULL when missing or unparseable); the
+  incremental cursor and dbt's "latest" ordering both use it.
+- `_delivered_at`, `_delivery_seq`: when and in what order the record was delivered, the contract's
+  tie-breaker ("delivered last").
+- `_record`: the whole record as JSON text, unknown extra fields included.
+
+A record that cannot be landed (no natural key, not an object, not parseable) becomes a row of the
+source's `dead_letters` table, in the same load package as the rows around it, so the cursor state
+never advances past a record that was neither landed nor dead-lettered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from pydantic import ValidationError
+
+from loaders.records import SourceRecord
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+DEAD_LETTERS_TABLE = "dead_letters"
+
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        ("dead_letter_id", pa.string()),
+        ("source", pa.string()),
+        ("resource", pa.string()),
+        ("location", pa.string()),
+        ("raw_text", pa.string()),
+        ("error", pa.string()),
+        ("dead_lettered_at", TIMESTAMP),
+        ("_delivered_at", TIMESTAMP),
+        # Always NULL: present only because dlt's Arrow incremental needs its cursor column in every
+        # table a resource yields, and a NULL cursor is let through ("include").
+        ("_version_at", TIMESTAMP),
+    ]
+)
+
+
+def parse_timestamp(text: str | None) -> datetime | None:
+    """ISO-8601 (or SQLite's 'YYYY-MM-DD HH:MM:SS') to an aware UTC datetime; None if unparseable."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def raw_table_hints(key: str) -> dict[str, Any]:
+    """dlt resource hints shared by every raw table: merge on (key, version), latest delivery wins."""
+    return {
+        "primary_key": (key, "_version"),
+        "write_disposition": "merge",
+        "columns": {"_delivered_at": {"dedup_sort": "desc"}},
+    }
+
+
+def dead_letter_hints() -> Any:
+    return dlt.mark.make_hints(
+        table_name=DEAD_LETTERS_TABLE, primary_key="dead_letter_id", write_disposition="merge"
+    )
+
+
+def version_cursor(lag_seconds: float, initial_value: datetime | None = None) -> Any:
+    """The incremental cursor on `_version_at`, lagged so versions that arrive late are re-read.
+
+    A lag turns off dlt's own boundary de-duplication; the merge on (key, `_version`) makes the
+    re-read versions replace themselves instead.
+    """
+    return dlt.sources.incremental(
+        "_version_at",
+        initial_value=initial_value,
+        lag=lag_seconds,
+        on_cursor_value_missing="include",
+        primary_key=(),
+    )
+
+
+@dataclass
+class Batch:
+    """Accumulates one source table's landed rows and dead letters, then hands them to dlt as Arrow."""
+
+    source: str
+    resource: str
+    model: type[SourceRecord]
+    key: str
+    version: str = "updated_at"
+    extra_columns: dict[str, pa.DataType] = field(default_factory=dict)
+    _rows: list[dict[str, Any]] = field(default_factory=list)
+    _dead: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.fields = tuple(name for name in self.model.model_fields)
+
+    def __len__(self) -> int:
+        return len(self._rows) + len(self._dead)
+
+    def add(
+        self,
+        record: Any,
+        raw_text: str,
+        location: str,
+        delivered_at: datetime,
+        delivery_seq: int,
+        **extra: Any,
+    ) -> bool:
+        """Land the record if it is landable, else dead-letter it. Returns whether it landed."""
+        if not isinstance(record, dict):
+            error = f"not a JSON object: {type(record).__name__}"
+            self.dead_letter(raw_text, location, error, delivered_at)
+            return False
+        try:
+            parsed = self.model.model_validate(record)
+        except ValidationError as exc:
+            self.dead_letter(raw_text, location, describe(exc), delivered_at)
+            return False
+        row = {name: _column_text(getattr(parsed, name)) for name in self.fields}
+        version = row.get(self.version)
+        row["_version"] = version or ""
+        row["_version_at"] = parse_timestamp(version)
+        row["_delivered_at"] = delivered_at
+        row["_delivery_seq"] = delivery_seq
+        row["_record"] = json.dumps(record, default=str, ensure_ascii=False)
+        row.update(extra)
+        self._rows.append(row)
+        return True
+
+    def dead_letter(self, raw_text: str, location: str, error: str, delivered_at: datetime) -> None:
+        digest = hashlib.sha256(f"{self.source}\x00{self.resource}\x00{location}\x00{raw_text}".encode())
+        self._dead.append(
+            {
+                "dead_letter_id": digest.hexdigest()[:32],
+                "source": self.source,
+                "resource": self.resource,
+                "location": location,
+                "raw_text": raw_text,
+                "error": error,
+                "dead_lettered_at": datetime.now(timezone.utc),
+                "_delivered_at": delivered_at,
+                "_version_at": None,
+            }
+        )
+
+    def drain(self) -> Iterator[Any]:
+        """Yield the landed rows as one Arrow table and the dead letters as another, then reset."""
+        if self._rows:
+            yield self._landed_table()
+        if self._dead:
+            yield dlt.mark.with_hints(
+                pa.Table.from_pylist(self._dead, schema=DEAD_LETTER_SCHEMA), dead_letter_hints(), True
+            )
+        self._rows, self._dead = [], []
+
+    def empty_tables(self) -> Iterator[Any]:
+        """Zero-row tables so the raw and dead-letter tables exist before the first record arrives."""
+        yield self._landed_table()
+        yield dlt.mark.with_hints(DEAD_LETTER_SCHEMA.empty_table(), dead_letter_hints(), True)
+
+    def _landed_table(self) -> pa.Table:
+        schema = pa.schema(
+            [(name, pa.string()) for name in self.fields]
+            + [
+                ("_version", pa.string()),
+                ("_version_at", TIMESTAMP),
+                ("_delivered_at", TIMESTAMP),
+                ("_delivery_seq", pa.int64()),
+                ("_record", pa.string()),
+            ]
+            + list(self.extra_columns.items())
+        )
+        return pa.Table.from_pylist(self._rows, schema=schema)
+
+
+def _column_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def describe(exc: ValidationError) -> str:
+    """A validation error as one line, naming fields but never echoing values (they may be secret)."""
+    parts = [f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}" for err in exc.errors()]
+    return "; ".join(parts)
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
