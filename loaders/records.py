@@ -37,7 +37,13 @@ def as_key(value: Any) -> Any:
     return value
 
 
+def as_json_text(value: Any) -> str | None:
+    """A nested value kept as JSON text (decimals as strings, so no digit is lost)."""
+    return None if value is None else json.dumps(value, default=str, sort_keys=True)
+
+
 Text = Annotated[str | None, BeforeValidator(as_text)]
+JsonText = Annotated[str | None, BeforeValidator(as_json_text)]
 NaturalKey = Annotated[str, BeforeValidator(as_key), StringConstraints(min_length=1)]
 
 
@@ -64,7 +70,7 @@ class Order(SourceRecord):
     shipping_country: Text = None
     created_at: Text = None
     updated_at: Text = None
-    items: Any = None
+    items: JsonText = None
 
 
 class Customer(SourceRecord):

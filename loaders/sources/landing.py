@@ -106,6 +106,8 @@ class Batch:
     extra_columns: dict[str, pa.DataType] = field(default_factory=dict)
     _rows: list[dict[str, Any]] = field(default_factory=list)
     _dead: list[dict[str, Any]] = field(default_factory=list)
+    _landed_any: bool = False
+    _dead_any: bool = False
 
     def __post_init__(self) -> None:
         self.fields = tuple(name for name in self.model.model_fields)
@@ -163,16 +165,25 @@ class Batch:
         """Yield the landed rows as one Arrow table and the dead letters as another, then reset."""
         if self._rows:
             yield self._landed_table()
+            self._landed_any = True
         if self._dead:
-            yield dlt.mark.with_hints(
-                pa.Table.from_pylist(self._dead, schema=DEAD_LETTER_SCHEMA), dead_letter_hints(), True
-            )
+            yield self._dead_letter_table()
+            self._dead_any = True
         self._rows, self._dead = [], []
 
-    def empty_tables(self) -> Iterator[Any]:
-        """Zero-row tables so the raw and dead-letter tables exist before the first record arrives."""
-        yield self._landed_table()
-        yield dlt.mark.with_hints(DEAD_LETTER_SCHEMA.empty_table(), dead_letter_hints(), True)
+    def finish(self) -> Iterator[Any]:
+        """Drain, then yield a zero-row table for each table that got no row, so both tables exist
+        before their first record arrives. Last, not first: dlt's Arrow incremental with a lag
+        mishandles an empty table yielded before the first rows."""
+        yield from self.drain()
+        if not self._landed_any:
+            yield self._landed_table()
+        if not self._dead_any:
+            yield self._dead_letter_table()
+
+    def _dead_letter_table(self) -> Any:
+        table = pa.Table.from_pylist(self._dead, schema=DEAD_LETTER_SCHEMA)
+        return dlt.mark.with_hints(table, dead_letter_hints(), create_table_variant=True)
 
     def _landed_table(self) -> pa.Table:
         schema = pa.schema(

@@ -31,7 +31,6 @@ def table_resource(engine: sa.Engine, name: str, model: type[SourceRecord], key:
     @dlt.resource(name=name, **raw_table_hints(key))
     def rows(updated=version_cursor(COMMIT_LAG_SECONDS)) -> Iterator[Any]:
         batch = Batch(SOURCE, name, model, key=key)
-        yield from batch.empty_tables()
         delivered_at = datetime.now(timezone.utc)
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True).execute(
@@ -44,6 +43,7 @@ def table_resource(engine: sa.Engine, name: str, model: type[SourceRecord], key:
                     record = dict(row)
                     batch.add(record, json.dumps(record, default=str), f"{name} row {seq}", delivered_at, seq)
                 yield from batch.drain()
+        yield from batch.finish()
 
     return rows
 

@@ -54,3 +54,4 @@ def payments(files: list[FileItemDict]) -> Iterator[Any]:
                     _source_file=name,
                 )
         yield from batch.drain()
+    yield from batch.finish()

@@ -30,7 +30,6 @@ def shop_api(
     @dlt.resource(name="orders", **raw_table_hints("id"))
     def orders(updated=version_cursor(LATE_VERSION_LAG_SECONDS)) -> Iterator[Any]:
         batch = Batch(SOURCE, "orders", Order, key="id")
-        yield from batch.empty_tables()
         delivered_at = datetime.now(timezone.utc)
         seq = 0
         for number, records in enumerate(order_pages(client, updated.start_value, page_size), start=1):
@@ -39,5 +38,6 @@ def shop_api(
                 raw = json.dumps(record, default=str, ensure_ascii=False)
                 batch.add(record, raw, f"page {number} item {position}", delivered_at, seq)
             yield from batch.drain()
+        yield from batch.finish()
 
     return orders

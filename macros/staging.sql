@@ -1,0 +1,25 @@
+{#- The columns every staging model carries from its raw table, so every version can be ordered,
+    re-found and shown in quarantine the same way. -#}
+{% macro version_columns() -%}
+        updated_at as version_at,
+        _version as version_key,
+        _record as record,
+        _delivered_at as delivered_at,
+        _delivery_seq as delivery_seq,
+        {{ load_id_to_timestamp('_dlt_load_id') }} as loaded_at
+{%- endmacro %}
+
+{#- Text to a decimal wide enough to keep every digit that arrived; NULL when not a plain decimal. -#}
+{% macro safe_decimal(expression) -%}
+    case
+        when {{ regexp_matches(expression, '^[+-]?[0-9]+([.][0-9]+)?$') }}
+            then cast({{ expression }} as decimal(38, 10))
+    end
+{%- endmacro %}
+
+{% macro safe_boolean(expression) -%}
+    case
+        when lower({{ expression }}) in ('true', 't', '1', 'yes', 'y') then true
+        when lower({{ expression }}) in ('false', 'f', '0', 'no', 'n') then false
+    end
+{%- endmacro %}

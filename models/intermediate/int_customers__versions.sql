@@ -1,0 +1,46 @@
+{{ config(unique_key='customer_id') }}
+
+with
+
+versions as (
+
+    {{ affected_versions(ref('stg_app_db__customers'), 'customer_id') }}
+
+),
+
+countries as (
+
+    select country_code from {{ ref('countries') }}
+
+),
+
+checked as (
+
+    select
+        versions.*,
+        countries.country_code is not null as is_known_country
+    from versions
+    left join countries
+        on versions.country_code = countries.country_code
+
+),
+
+evaluated as (
+
+    select
+        *,
+        {{ failed_rules(customer_rules()) }} as failed_rules
+    from checked
+
+),
+
+final as (
+
+    select
+        *,
+        {{ verdict_columns('customer_id') }}
+    from evaluated
+
+)
+
+select * from final
