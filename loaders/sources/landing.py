@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import dlt
@@ -60,8 +60,8 @@ def parse_timestamp(text: str | None) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def raw_table_hints(key: str) -> dict[str, Any]:
@@ -74,9 +74,7 @@ def raw_table_hints(key: str) -> dict[str, Any]:
 
 
 def dead_letter_hints() -> Any:
-    return dlt.mark.make_hints(
-        table_name=DEAD_LETTERS_TABLE, primary_key="dead_letter_id", write_disposition="merge"
-    )
+    return dlt.mark.make_hints(table_name=DEAD_LETTERS_TABLE, primary_key="dead_letter_id", write_disposition="merge")
 
 
 def version_cursor(lag_seconds: float, initial_value: datetime | None = None) -> Any:
@@ -155,7 +153,7 @@ class Batch:
                 "location": location,
                 "raw_text": raw_text,
                 "error": error,
-                "dead_lettered_at": datetime.now(timezone.utc),
+                "dead_lettered_at": datetime.now(UTC),
                 "_delivered_at": delivered_at,
                 "_version_at": None,
             }

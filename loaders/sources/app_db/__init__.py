@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import dlt
@@ -31,7 +31,7 @@ def table_resource(engine: sa.Engine, name: str, model: type[SourceRecord], key:
     @dlt.resource(name=name, **raw_table_hints(key))
     def rows(updated=version_cursor(COMMIT_LAG_SECONDS)) -> Iterator[Any]:
         batch = Batch(SOURCE, name, model, key=key)
-        delivered_at = datetime.now(timezone.utc)
+        delivered_at = datetime.now(UTC)
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True).execute(
                 changed_rows_query(engine, name, key, updated.start_value)
@@ -58,6 +58,6 @@ def changed_rows_query(engine: sa.Engine, name: str, key: str, since: datetime |
     query = sa.select(*(sa.cast(column, sa.String).label(column.name) for column in table.columns))
     if since is not None:
         # The column is a UTC `TIMESTAMP` without zone: compare with a naive UTC value.
-        naive = since.astimezone(timezone.utc).replace(tzinfo=None)
+        naive = since.astimezone(UTC).replace(tzinfo=None)
         query = query.where(sa.or_(table.c.updated_at >= naive, table.c.updated_at.is_(None)))
     return query.order_by(table.c.updated_at, table.c[key])

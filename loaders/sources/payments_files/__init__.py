@@ -36,14 +36,15 @@ def payments_files(bucket_url: str = dlt.config.value, file_glob: str = FILE_GLO
 @dlt.transformer(name="payments", **raw_table_hints("payment_id"))
 def payments(files: list[FileItemDict]) -> Iterator[Any]:
     batch = Batch(SOURCE, "payments", Payment, key="payment_id", extra_columns={"_source_file": pa.string()})
-    yield from batch.empty_tables()
     for file in files:
         name = file["file_name"]
         with file.open(mode="rb") as stream:
             for record in read_csv_records(stream):
                 location = f"{name} line {record.line}"
                 if record.fields is None:
-                    batch.dead_letter(record.raw_text, location, record.error or "unreadable", file["modification_date"])
+                    batch.dead_letter(
+                        record.raw_text, location, record.error or "unreadable", file["modification_date"]
+                    )
                     continue
                 batch.add(
                     record.fields,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import dlt
@@ -30,7 +30,7 @@ def shop_api(
     @dlt.resource(name="orders", **raw_table_hints("id"))
     def orders(updated=version_cursor(LATE_VERSION_LAG_SECONDS)) -> Iterator[Any]:
         batch = Batch(SOURCE, "orders", Order, key="id")
-        delivered_at = datetime.now(timezone.utc)
+        delivered_at = datetime.now(UTC)
         seq = 0
         for number, records in enumerate(order_pages(client, updated.start_value, page_size), start=1):
             for position, record in enumerate(records):

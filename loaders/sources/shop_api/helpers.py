@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from dlt.sources.helpers import requests as dlt_requests
-from requests import HTTPError
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+from requests import HTTPError
 
 from loaders.sources.shop_api.settings import ORDERS_PATH
 
@@ -40,7 +40,7 @@ def make_client(base_url: str, token: str, timeout: float, max_attempts: int) ->
 
 def format_since(moment: datetime) -> str:
     """`updated_since` is inclusive, so flooring to the second never skips a version."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def order_pages(client: RESTClient, since: datetime | None, page_size: int) -> Iterator[list[Any]]:

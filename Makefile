@@ -1,0 +1,30 @@
+# The README's two commands: `make run` and `make test`. Everything installs from this folder's files.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+
+.PHONY: install run test lint sql-lint clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: sample sources (simulated), the whole ELT on the embedded DuckDB, a one-line summary
+run: install
+	$(BIN)/elt demo
+
+## make test: lint (ruff; sqlfluff on DuckDB and PostgreSQL inside pytest) and every test on both warehouses
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check loaders tests
+	$(BIN)/ruff format --check loaders tests
+
+clean:
+	rm -rf target logs .elt sample warehouse.duckdb warehouse.duckdb.wal warehouse.duckdb.lock

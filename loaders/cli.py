@@ -1,0 +1,198 @@
+"""`elt`: the command a scheduler calls. Thin: parse, call the harness, map the outcome to an exit code.
+
+Heavy imports (dlt, dbt, duckdb) happen inside the commands so `elt --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from loaders.settings import PROJECT_DIR
+
+SOURCE_NAMES = ("shop_api", "app_db", "payments_files")
+EXIT_CODES = """exit codes: 0 everything succeeded; 1 a loader failed; 2 a dbt model failed;
+3 a dbt test failed; 4 another run holds the warehouse lock"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # dlt reads .dlt/config.toml and .dlt/secrets.toml from the project, wherever elt is called from.
+    os.environ.setdefault("DLT_PROJECT_DIR", str(PROJECT_DIR))
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    return int(args.handler(args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="elt",
+        description="Load the shop's sources with dlt and build the warehouse with dbt.",
+        epilog=EXIT_CODES,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="load every source, then dbt build; print a one-line summary", epilog=EXIT_CODES
+    )
+    run.add_argument("--source", action="append", choices=SOURCE_NAMES, help="load only this source (repeatable)")
+    run.add_argument("--full-refresh", action="store_true", help="rebuild dbt's incremental models from raw")
+    run.set_defaults(handler=cmd_run)
+
+    load = commands.add_parser("load", help="load sources into raw_* only", epilog=EXIT_CODES)
+    load.add_argument("sources", nargs="*", default=[], metavar="SOURCE", help=f"any of {', '.join(SOURCE_NAMES)}")
+    load.set_defaults(handler=cmd_load)
+
+    build = commands.add_parser(
+        "build", help="run dbt build (extra arguments go to dbt, e.g. --select orders+ --full-refresh)"
+    )
+    build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments passed to dbt build")
+    build.set_defaults(handler=cmd_build)
+
+    simulate = commands.add_parser("simulate", help="generate or serve the deterministic sample sources")
+    sim_commands = simulate.add_subparsers(dest="sim_command", required=True, metavar="SIM_COMMAND")
+    generate = sim_commands.add_parser("generate", help="write the world as of day N into a folder")
+    generate.add_argument("--root", type=Path, default=PROJECT_DIR / "sample", help="where the sources go")
+    generate.add_argument("--days", type=int, default=3, help="simulate through this day (1-based)")
+    generate.add_argument("--seed", type=int, default=7)
+    generate.add_argument("--orders-per-day", type=int)
+    generate.add_argument("--customers", type=int)
+    generate.add_argument("--update-rate", type=float)
+    generate.add_argument("--late-version-rate", type=float)
+    generate.add_argument("--invalid-rate", type=float)
+    generate.add_argument("--damaged-rate", type=float)
+    generate.add_argument("--late-dimension-rate", type=float)
+    generate.add_argument("--redelivery-rate", type=float)
+    generate.add_argument("--late-file-rate", type=float)
+    generate.set_defaults(handler=cmd_simulate_generate)
+    serve = sim_commands.add_parser("serve", help="serve the orders API of a generated folder")
+    serve.add_argument("--root", type=Path, default=PROJECT_DIR / "sample")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--faults", default="", help="comma-separated faults for successive requests, e.g. 429,503")
+    serve.set_defaults(handler=cmd_simulate_serve)
+
+    demo = commands.add_parser(
+        "demo", help="generate sample sources, serve the API, run the ELT on them (what `make run` does)"
+    )
+    demo.add_argument("--root", type=Path, default=PROJECT_DIR / "sample")
+    demo.add_argument("--days", type=int, default=3)
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from loaders.harness import elt_run
+    from loaders.settings import Settings
+
+    code, line = elt_run(
+        Settings.from_env(), list(args.source or SOURCE_NAMES), ["--full-refresh"] if args.full_refresh else []
+    )
+    print(line, flush=True)
+    return int(code)
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from loaders.harness import ExitCode, load_sources
+    from loaders.locking import RunLocked, run_lock
+    from loaders.settings import Settings
+
+    unknown = sorted(set(args.sources) - set(SOURCE_NAMES))
+    if unknown:
+        print(f"elt load: unknown source(s) {', '.join(unknown)}; known: {', '.join(SOURCE_NAMES)}")
+        return 2
+    settings = Settings.from_env()
+    try:
+        with run_lock(settings):
+            outcomes = load_sources(settings, list(args.sources or SOURCE_NAMES))
+    except RunLocked as exc:
+        print(f"elt load FAILED(locked): {exc}")
+        return int(ExitCode.LOCKED)
+    print("elt load: " + "; ".join(outcome.describe() for outcome in outcomes))
+    return int(ExitCode.LOAD_FAILED if any(o.error for o in outcomes) else ExitCode.OK)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from loaders.harness import ExitCode, run_dbt
+    from loaders.settings import Settings
+
+    outcome = run_dbt(Settings.from_env(), ["build", *args.dbt_args])
+    print(
+        f"elt build: models built={outcome.models_built} failed={outcome.models_failed}; "
+        f"tests passed={outcome.tests_passed} failed={outcome.tests_failed}"
+    )
+    if outcome.models_failed or (outcome.returncode and not outcome.tests_failed):
+        return int(ExitCode.BUILD_FAILED)
+    return int(ExitCode.TESTS_FAILED if outcome.tests_failed else ExitCode.OK)
+
+
+def simulation_config(args: argparse.Namespace):
+    from loaders.simulate import SimulationConfig
+
+    knobs = {
+        name: getattr(args, name)
+        for name in (
+            "orders_per_day",
+            "customers",
+            "update_rate",
+            "late_version_rate",
+            "invalid_rate",
+            "damaged_rate",
+            "late_dimension_rate",
+            "redelivery_rate",
+            "late_file_rate",
+        )
+        if getattr(args, name, None) is not None
+    }
+    return SimulationConfig(seed=args.seed, **knobs)
+
+
+def cmd_simulate_generate(args: argparse.Namespace) -> int:
+    from loaders.simulate import generate
+
+    summary = generate(args.root, simulation_config(args), through_day=args.days)
+    print(f"elt simulate: wrote day {args.days} into {args.root}: {summary}")
+    return 0
+
+
+def cmd_simulate_serve(args: argparse.Namespace) -> int:
+    from loaders.simulate import FaultPlan, serve_forever
+
+    token = os.environ.get("SOURCES__SHOP_API__TOKEN")
+    if not token:
+        print("elt simulate serve: set SOURCES__SHOP_API__TOKEN to the token clients must send", file=sys.stderr)
+        return 2
+    faults = FaultPlan(sequence=[f for f in args.faults.split(",") if f])
+    serve_forever(args.root, args.host, args.port, token, faults)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import secrets
+
+    from loaders.harness import elt_run
+    from loaders.settings import Settings
+    from loaders.simulate import ApiServer, SimulationConfig, generate
+
+    root = args.root.resolve()
+    generate(root, SimulationConfig(), through_day=args.days)
+    token = secrets.token_urlsafe(16)
+    with ApiServer(root, token=token) as api:
+        os.environ.update(
+            SOURCES__SHOP_API__BASE_URL=api.base_url,
+            SOURCES__SHOP_API__TOKEN=token,
+            SOURCES__APP_DB__CREDENTIALS=f"sqlite:///{root / 'app.db'}",
+            SOURCES__PAYMENTS_FILES__BUCKET_URL=str(root / "payments"),
+        )
+        settings = Settings.from_env()
+        code, line = elt_run(settings, list(SOURCE_NAMES), [])
+    print(line, flush=True)
+    where = settings.duckdb_path if settings.target == "duckdb" else f"postgresql://{settings.postgres.host}"
+    print(f"tables: {where} — schemas analytics, quarantine, ops, staging, raw_*")
+    return int(code)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
