@@ -1,0 +1,63 @@
+"""Fixtures shared by every test of warehouse behaviour: each runs once on DuckDB and once on PostgreSQL.
+
+PostgreSQL is the server the PG* variables point at, or else a throwaway one this session starts from
+the machine's server binaries. Each test gets its own database (PostgreSQL) or file (DuckDB).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import throwaway_postgres
+from tests.support.project import Project, Warehouse
+
+PG_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[dict[str, str]]:
+    if os.environ.get("PGHOST"):
+        yield {name: os.environ[name] for name in PG_VARIABLES if name in os.environ}
+        return
+    with throwaway_postgres() as env:
+        yield env
+
+
+def _fresh_postgres(server: dict[str, str]) -> Iterator[Warehouse]:
+    import psycopg2
+
+    name = f"elt_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(
+        host=server["PGHOST"],
+        port=server.get("PGPORT", "5432"),
+        user=server.get("PGUSER"),
+        password=server.get("PGPASSWORD") or None,
+        dbname=server.get("PGDATABASE", "postgres"),
+    )
+    admin.autocommit = True
+    admin.cursor().execute(f'create database "{name}"')
+    try:
+        yield Warehouse("postgres", {**server, "PGDATABASE": name, "ELT_TARGET": "postgres"})
+    finally:
+        admin.cursor().execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    if request.param == "duckdb":
+        yield Warehouse("duckdb", {"ELT_TARGET": "duckdb", "ELT_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb")})
+        return
+    yield from _fresh_postgres(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture
+def project(warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """Sample sources in a temp folder, an orders API serving them, and the ELT pointed at both."""
+    with Project.started(warehouse, tmp_path, monkeypatch) as started:
+        yield started

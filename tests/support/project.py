@@ -1,0 +1,158 @@
+"""One ELT deployment under test: sample sources, an API server, a warehouse, and ways to run and read.
+
+Loaders run in-process (dlt), dbt as the harness runs it (a subprocess), and reads go through the
+harness's own warehouse connection, so tests exercise the code a scheduler runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loaders.harness import DbtOutcome, ExitCode, elt_run, load_sources, run_dbt
+from loaders.settings import Settings
+from loaders.simulate import ApiServer, ApiStore, AppDb, FaultPlan, write_payments_file
+from loaders.warehouse import fetch_all
+
+SOURCES = ["shop_api", "app_db", "payments_files"]
+
+CANONICAL_KEYS = {
+    "customers": ("customer_id",),
+    "products": ("sku",),
+    "orders": ("order_id",),
+    "order_items": ("order_id", "line_number"),
+    "payments": ("payment_id",),
+    "daily_revenue": ("revenue_date", "currency"),
+}
+QUARANTINE_KEYS = {"customers": "customer_id", "products": "sku", "orders": "order_id", "payments": "payment_id"}
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    target: str
+    env: dict[str, str]
+
+
+@dataclass
+class Project:
+    warehouse: Warehouse
+    root: Path
+    monkeypatch: pytest.MonkeyPatch
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    api: ApiServer | None = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def started(
+        cls, warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, faults: FaultPlan | None = None
+    ) -> Iterator[Project]:
+        root = tmp_path / "sources"
+        (root / "payments").mkdir(parents=True)
+        project = cls(warehouse, root, monkeypatch)
+        AppDb(root)  # creates the database with the contract's tables
+        ApiStore(root)
+        with ApiServer(root, token=project.token, faults=faults or FaultPlan()) as api:
+            project.api = api
+            for name, value in project.env().items():
+                monkeypatch.setenv(name, value)
+            yield project
+
+    # -- configuration -----------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        assert self.api is not None
+        return {
+            **self.warehouse.env,
+            "ELT_STATE_DIR": str(self.root.parent / "state"),
+            "SOURCES__SHOP_API__BASE_URL": self.api.base_url,
+            "SOURCES__SHOP_API__TOKEN": self.token,
+            "SOURCES__APP_DB__CREDENTIALS": f"sqlite:///{self.root / 'app.db'}",
+            "SOURCES__PAYMENTS_FILES__BUCKET_URL": str(self.root / "payments"),
+            "RUNTIME__LOG_LEVEL": "ERROR",
+            # Keep retries quick in tests; the production default stays as dlt's.
+            "RUNTIME__REQUEST_BACKOFF_FACTOR": "0.05",
+        }
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env()
+
+    # -- sources -----------------------------------------------------------------------------------
+    @property
+    def app_db(self) -> AppDb:
+        return AppDb(self.root)
+
+    @property
+    def api_store(self) -> ApiStore:
+        return ApiStore(self.root)
+
+    def deliver(self, name: str, rows: list[Any], delivered_at: Any) -> Path:
+        return write_payments_file(self.root, name, rows, delivered_at)
+
+    # -- running -----------------------------------------------------------------------------------
+    def load(self, *sources: str) -> list[Any]:
+        outcomes = load_sources(self.settings, list(sources or SOURCES))
+        failed = [o for o in outcomes if o.error]
+        assert not failed, failed
+        return outcomes
+
+    def build(self, *args: str, lookback_hours: int | None = None) -> DbtOutcome:
+        extra = list(args)
+        if lookback_hours is not None:
+            extra += ["--vars", f"{{lookback_hours: {lookback_hours}}}"]
+        outcome = run_dbt(self.settings, ["build", "--exclude-resource-type", "unit_test", *extra])
+        assert outcome.returncode == 0, f"dbt build failed: {outcome.statuses}"
+        return outcome
+
+    def run(self, *, lookback_hours: int | None = None) -> None:
+        """Load every source, then build: what `elt run` does."""
+        self.load()
+        self.build(lookback_hours=lookback_hours)
+
+    def elt_run(self) -> tuple[ExitCode, str]:
+        return elt_run(self.settings, SOURCES, [])
+
+    # -- reading -----------------------------------------------------------------------------------
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return fetch_all(self.settings, sql)
+
+    def scalar(self, sql: str) -> Any:
+        return self.query(sql)[0][0]
+
+    def canonical(self, table: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        keys = CANONICAL_KEYS[table]
+        rows = self.query(f"select * from analytics.{table} order by {', '.join(keys)}")
+        key_positions = self._positions(f"analytics.{table}", keys)
+        return {tuple(row[i] for i in key_positions): row for row in rows}
+
+    def open_quarantine(self, table: str) -> dict[str, tuple[str | None, str]]:
+        """key -> (version_at, failed_rules) of the open rows."""
+        key = QUARANTINE_KEYS[table]
+        rows = self.query(
+            f"select {key}, version_at, failed_rules from quarantine.{table} where not is_resolved order by {key}"
+        )
+        keys = [row[0] for row in rows]
+        assert len(keys) == len(set(keys)), f"more than one open quarantine row for a key in {table}"
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the incremental-equals-full-refresh promise covers."""
+        state: dict[str, Any] = {f"analytics.{t}": self.canonical(t) for t in CANONICAL_KEYS}
+        state.update({f"quarantine.{t}": self.open_quarantine(t) for t in QUARANTINE_KEYS})
+        return state
+
+    def _positions(self, relation: str, names: tuple[str, ...]) -> list[int]:
+        schema, table = relation.split(".")
+        columns = [
+            row[0]
+            for row in self.query(
+                "select column_name from information_schema.columns "
+                f"where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position"
+            )
+        ]
+        return [columns.index(name) for name in names]
