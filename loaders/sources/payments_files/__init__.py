@@ -1,9 +1,10 @@
 """`payments_files`: settlement CSVs dropped in a folder or any fsspec URL (contract 1.3).
 
-Files are listed by dlt's filesystem source with an incremental cursor on their modification time:
-a new file, a late file and a re-delivered file (overwritten in place, newer mtime) are all read; an
-unchanged file is not. Each row's `_delivered_at` is its file's modification time, so among rows of
-the same (payment_id, updated_at) the one from the file delivered last wins.
+The incremental cursor is the greatest file modification time already landed (each row carries its
+file's mtime as `_delivered_at`): a new file, a late file and a re-delivered one (overwritten in place,
+so newer) are read; a file not touched since is not. Files with exactly the cursor's mtime are read
+again, and their rows merge onto themselves. Among rows of the same (payment_id, updated_at) the one
+from the file delivered last wins.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
-from dlt.sources.filesystem import FileItemDict, filesystem
+from dlt.common.storages.configuration import FilesystemConfiguration
+from dlt.common.storages.fsspec_filesystem import fsspec_from_config
+from dlt.sources.filesystem import FileItemDict, glob_files
 
 from loaders.records import Payment
 from loaders.sources.landing import Batch, raw_table_hints
@@ -25,34 +28,40 @@ FILE_GLOB = "payments_*.csv"
 
 @dlt.source(name=SOURCE)
 def payments_files(bucket_url: str = dlt.config.value, file_glob: str = FILE_GLOB) -> Any:
-    files = filesystem(
-        bucket_url=bucket_url,
-        file_glob=file_glob,
-        incremental=dlt.sources.incremental("modification_date"),
-    )
-    return files | payments
+    @dlt.resource(name="payments", **raw_table_hints("payment_id"))
+    def payments(
+        delivered=dlt.sources.incremental("_delivered_at", primary_key=()),
+    ) -> Iterator[Any]:
+        config = FilesystemConfiguration(bucket_url=bucket_url)
+        fs_client, _ = fsspec_from_config(config)
+        files = sorted(
+            glob_files(fs_client, config.bucket_url, file_glob),
+            key=lambda file: (file["modification_date"], file["file_name"]),
+        )
+        batch = Batch(SOURCE, "payments", Payment, key="payment_id", extra_columns={"_source_file": pa.string()})
+        for file in files:
+            if delivered.start_value is not None and file["modification_date"] < delivered.start_value:
+                continue
+            yield from read_file(FileItemDict(file, fs_client), batch)
+        yield from batch.finish()
+
+    return payments
 
 
-@dlt.transformer(name="payments", **raw_table_hints("payment_id"))
-def payments(files: list[FileItemDict]) -> Iterator[Any]:
-    batch = Batch(SOURCE, "payments", Payment, key="payment_id", extra_columns={"_source_file": pa.string()})
-    for file in files:
-        name = file["file_name"]
-        with file.open(mode="rb") as stream:
-            for record in read_csv_records(stream):
-                location = f"{name} line {record.line}"
-                if record.fields is None:
-                    batch.dead_letter(
-                        record.raw_text, location, record.error or "unreadable", file["modification_date"]
-                    )
-                    continue
-                batch.add(
-                    record.fields,
-                    record.raw_text,
-                    location,
-                    delivered_at=file["modification_date"],
-                    delivery_seq=record.line,
-                    _source_file=name,
-                )
-        yield from batch.drain()
-    yield from batch.finish()
+def read_file(file: FileItemDict, batch: Batch) -> Iterator[Any]:
+    name, delivered_at = file["file_name"], file["modification_date"]
+    with file.open(mode="rb") as stream:
+        for record in read_csv_records(stream):
+            location = f"{name} line {record.line}"
+            if record.fields is None:
+                batch.dead_letter(record.raw_text, location, record.error or "unreadable", delivered_at)
+                continue
+            batch.add(
+                record.fields,
+                record.raw_text,
+                location,
+                delivered_at=delivered_at,
+                delivery_seq=record.line,
+                _source_file=name,
+            )
+    yield from batch.drain()
