@@ -1,0 +1,25 @@
+-- Contract 2.2 "nothing is lost": every key's latest landed version is either the canonical version
+-- (it passes) or the open quarantine row (it fails). Returns the keys for which neither holds.
+{%- set entities = [
+    ('int_customers__versions', 'customers', 'quarantined_customers', 'customer_id'),
+    ('int_products__versions', 'products', 'quarantined_products', 'sku'),
+    ('int_orders__versions', 'orders', 'quarantined_orders', 'order_id'),
+    ('int_payments__versions', 'payments', 'quarantined_payments', 'payment_id'),
+] %}
+
+{% for versions, canonical, quarantined, key in entities %}
+select '{{ canonical }}' as entity, latest.{{ key }} as natural_key
+from {{ ref(versions) }} as latest
+where
+    latest.is_latest
+    and (
+        (latest.failed_rules = '' and latest.{{ key }} not in (select {{ key }} from {{ ref(canonical) }}))
+        or (
+            latest.failed_rules <> ''
+            and latest.{{ key }} || '|' || latest.version_key not in (
+                select {{ key }} || '|' || version_key from {{ ref(quarantined) }} where not is_resolved
+            )
+        )
+    )
+{% if not loop.last %}union all{% endif %}
+{% endfor %}
