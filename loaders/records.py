@@ -12,7 +12,7 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 
 def as_text(value: Any) -> str | None:
@@ -44,7 +44,15 @@ def as_json_text(value: Any) -> str | None:
 
 Text = Annotated[str | None, BeforeValidator(as_text)]
 JsonText = Annotated[str | None, BeforeValidator(as_json_text)]
-NaturalKey = Annotated[str, BeforeValidator(as_key), StringConstraints(min_length=1)]
+
+
+def non_empty(value: str) -> str:
+    if not value:
+        raise ValueError("the natural key is empty")
+    return value
+
+
+NaturalKey = Annotated[str, BeforeValidator(as_key), AfterValidator(non_empty)]
 
 
 class SourceRecord(BaseModel):
