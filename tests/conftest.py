@@ -48,12 +48,24 @@ def _fresh_postgres(server: dict[str, str]) -> Iterator[Warehouse]:
         admin.close()
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    if request.param == "duckdb":
-        yield Warehouse("duckdb", {"ELT_TARGET": "duckdb", "ELT_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb")})
+def _fresh_warehouse(request: pytest.FixtureRequest, target: str, folder: Path) -> Iterator[Warehouse]:
+    if target == "duckdb":
+        yield Warehouse("duckdb", {"ELT_TARGET": "duckdb", "ELT_DUCKDB_PATH": str(folder / "warehouse.duckdb")})
         return
     yield from _fresh_postgres(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    yield from _fresh_warehouse(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def reference_warehouse(request: pytest.FixtureRequest, warehouse: Warehouse, tmp_path: Path) -> Iterator[Warehouse]:
+    """A second, empty warehouse of the same kind, for a run to compare against."""
+    folder = tmp_path / "reference"
+    folder.mkdir()
+    yield from _fresh_warehouse(request, warehouse.target, folder)
 
 
 @pytest.fixture

@@ -50,9 +50,14 @@ class Project:
     @classmethod
     @contextlib.contextmanager
     def started(
-        cls, warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, faults: FaultPlan | None = None
+        cls,
+        warehouse: Warehouse,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        faults: FaultPlan | None = None,
+        name: str = "sources",
     ) -> Iterator[Project]:
-        root = tmp_path / "sources"
+        root = tmp_path / name
         (root / "payments").mkdir(parents=True)
         project = cls(warehouse, root, monkeypatch)
         AppDb(root)  # creates the database with the contract's tables
@@ -68,7 +73,7 @@ class Project:
         assert self.api is not None
         return {
             **self.warehouse.env,
-            "ELT_STATE_DIR": str(self.root.parent / "state"),
+            "ELT_STATE_DIR": str(self.root.parent / f"{self.root.name}-state"),
             "SOURCES__SHOP_API__BASE_URL": self.api.base_url,
             "SOURCES__SHOP_API__TOKEN": self.token,
             "SOURCES__APP_DB__CREDENTIALS": f"sqlite:///{self.root / 'app.db'}",
