@@ -18,3 +18,12 @@
     select 1
     {%- endif -%}
 {%- endmacro %}
+
+{#- A where-clause condition: the date is one the incremental run must rebuild (always true on a full build). -#}
+{% macro touched_dates_only(date_expression, touched_dates) -%}
+    {%- if is_incremental() -%}
+        {{ date_expression }} in ({{ touched_dates }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}

@@ -24,8 +24,9 @@ versions as (
 
 items as (
 
-    select * from {{ ref('stg_shop_api__order_items') }}
-    where order_id in (select order_id from versions)
+    select order_items.*
+    from {{ ref('stg_shop_api__order_items') }} as order_items
+    where order_items.order_id in (select versions.order_id from versions)
 
 ),
 

@@ -24,9 +24,7 @@ payments as (
     select * from {{ ref('payments') }}
     where
         status in ('succeeded', 'refunded')
-        {%- if is_incremental() %}
-        and {{ utc_date('paid_at') }} in ({{ touched_dates }})
-        {%- endif %}
+        and {{ touched_dates_only(utc_date('paid_at'), touched_dates) }}
 
 ),
 

@@ -23,8 +23,9 @@ canonical_versions as (
 
 items as (
 
-    select * from {{ ref('stg_shop_api__order_items') }}
-    where order_id in (select order_id from canonical_versions)
+    select order_items.*
+    from {{ ref('stg_shop_api__order_items') }} as order_items
+    where order_items.order_id in (select canonical_versions.order_id from canonical_versions)
 
 ),
 

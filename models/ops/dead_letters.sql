@@ -6,28 +6,28 @@
 with
 
 {% for name in sources %}
-{{ name }} as (
+    {{ name }} as (
 
-    select
-        dead_letter_id,
-        source,
-        resource,
-        location,
-        raw_text,
-        error,
-        dead_lettered_at,
-        _delivered_at as delivered_at,
-        {{ load_id_to_timestamp('_dlt_load_id') }} as loaded_at
-    from {{ source(name, 'dead_letters') }}
+        select
+            dead_letter_id,
+            source,
+            resource,
+            location,
+            raw_text,
+            error,
+            dead_lettered_at,
+            _delivered_at as delivered_at,
+            {{ load_id_to_timestamp('_dlt_load_id') }} as loaded_at
+        from {{ source(name, 'dead_letters') }}
 
-),
+    ),
 {% endfor %}
 
 unioned as (
 
     {% for name in sources %}
-    select * from {{ name }}
-    {% if not loop.last %}union all{% endif %}
+        select * from {{ name }}
+        {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
 )

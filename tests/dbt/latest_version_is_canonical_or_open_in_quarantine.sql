@@ -8,18 +8,25 @@
 ] %}
 
 {% for versions, canonical, quarantined, key in entities %}
-select '{{ canonical }}' as entity, latest.{{ key }} as natural_key
-from {{ ref(versions) }} as latest
-where
-    latest.is_latest
-    and (
-        (latest.failed_rules = '' and latest.{{ key }} not in (select {{ key }} from {{ ref(canonical) }}))
-        or (
-            latest.failed_rules <> ''
-            and latest.{{ key }} || '|' || latest.version_key not in (
-                select {{ key }} || '|' || version_key from {{ ref(quarantined) }} where not is_resolved
+    select
+        '{{ canonical }}' as entity,
+        latest.{{ key }} as natural_key
+    from {{ ref(versions) }} as latest
+    where
+        latest.is_latest
+        and (
+            (
+                latest.failed_rules = ''
+                and latest.{{ key }} not in (select canonical.{{ key }} from {{ ref(canonical) }} as canonical)
+            )
+            or (
+                latest.failed_rules <> ''
+                and latest.{{ key }} || '|' || latest.version_key not in (
+                    select quarantined.{{ key }} || '|' || quarantined.version_key
+                    from {{ ref(quarantined) }} as quarantined
+                    where not quarantined.is_resolved
+                )
             )
         )
-    )
-{% if not loop.last %}union all{% endif %}
+    {% if not loop.last %}union all{% endif %}
 {% endfor %}
