@@ -17,9 +17,9 @@
 {#- Every version of the affected keys (all versions on a full build). -#}
 {% macro affected_versions(staging, key, released_keys=none) -%}
     {%- if is_incremental() %}
-    select staged.*
-    from {{ staging }} as staged
-    where staged.{{ key }} in (
+    select *
+    from {{ staging }}
+    where {{ key }} in (
         select {{ key }}
         from {{ staging }}
         where loaded_at > (
@@ -40,6 +40,20 @@
     then delivered last. `version_at` only makes the order total. -#}
 {% macro version_order() -%}
     updated_at desc nulls last, delivered_at desc, delivery_seq desc, version_at desc nulls last
+{%- endmacro %}
+
+{#- The body of an intermediate model's last step: the rule set's verdict on every version of a CTE of
+    checked versions — `failed_rules`, then whether each version is its key's latest and last good. -#}
+{% macro verdicts(checked, rules, key) -%}
+    select
+        evaluated.*,
+        {{ verdict_columns(key) }}
+    from (
+        select
+            {{ checked }}.*,
+            {{ failed_rules(rules) }} as failed_rules
+        from {{ checked }}
+    ) as evaluated
 {%- endmacro %}
 
 {#- The verdict per version, from `failed_rules`: is it the key's latest, is it the key's last good. -#}
@@ -99,6 +113,14 @@
     {%- else -%}
     select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hooks of a canonical model: remove keys left without a good version, then save the watermark. -#}
+{% macro canonical_post_hooks(upstream, key) -%}
+    {{ return([
+        "{{ delete_keys_without_good_version(ref('" ~ upstream ~ "'), '" ~ key ~ "') }}",
+        "{{ save_watermark(ref('" ~ upstream ~ "')) }}",
+    ]) }}
 {%- endmacro %}
 
 {#- The body of a canonical model: the last good version of every key evaluated since the watermark. -#}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -77,7 +77,7 @@ def dead_letter_hints() -> Any:
     return dlt.mark.make_hints(table_name=DEAD_LETTERS_TABLE, primary_key="dead_letter_id", write_disposition="merge")
 
 
-def version_cursor(lag_seconds: float, initial_value: datetime | None = None) -> Any:
+def version_cursor(lag_seconds: float) -> Any:
     """The incremental cursor on `_version_at`, lagged so versions that arrive late are re-read.
 
     A lag turns off dlt's own boundary de-duplication; the merge on (key, `_version`) makes the
@@ -85,7 +85,6 @@ def version_cursor(lag_seconds: float, initial_value: datetime | None = None) ->
     """
     return dlt.sources.incremental(
         "_version_at",
-        initial_value=initial_value,
         lag=lag_seconds,
         on_cursor_value_missing="include",
         primary_key=(),
@@ -109,9 +108,6 @@ class Batch:
 
     def __post_init__(self) -> None:
         self.fields = tuple(name for name in self.model.model_fields)
-
-    def __len__(self) -> int:
-        return len(self._rows) + len(self._dead)
 
     def add(
         self,
@@ -208,14 +204,3 @@ def describe(exc: ValidationError) -> str:
     """A validation error as one line, naming fields but never echoing values (they may be secret)."""
     parts = [f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}" for err in exc.errors()]
     return "; ".join(parts)
-
-
-def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

@@ -25,21 +25,9 @@ checked as (
 
 ),
 
-evaluated as (
-
-    select
-        *,
-        {{ failed_rules(customer_rules()) }} as failed_rules
-    from checked
-
-),
-
 final as (
 
-    select
-        *,
-        {{ verdict_columns('customer_id') }}
-    from evaluated
+    {{ verdicts('checked', customer_rules(), 'customer_id') }}
 
 )
 

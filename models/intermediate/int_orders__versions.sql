@@ -24,9 +24,8 @@ versions as (
 
 items as (
 
-    select order_items.*
-    from {{ ref('stg_shop_api__order_items') }} as order_items
-    where order_items.order_id in (select versions.order_id from versions)
+    select * from {{ ref('stg_shop_api__order_items') }}
+    where order_id in (select versions.order_id from versions)
 
 ),
 
@@ -89,21 +88,9 @@ checked as (
 
 ),
 
-evaluated as (
-
-    select
-        *,
-        {{ failed_rules(order_rules()) }} as failed_rules
-    from checked
-
-),
-
 final as (
 
-    select
-        *,
-        {{ verdict_columns('order_id') }}
-    from evaluated
+    {{ verdicts('checked', order_rules(), 'order_id') }}
 
 )
 

@@ -51,21 +51,9 @@ checked as (
 
 ),
 
-evaluated as (
-
-    select
-        *,
-        {{ failed_rules(payment_rules()) }} as failed_rules
-    from checked
-
-),
-
 final as (
 
-    select
-        *,
-        {{ verdict_columns('payment_id') }}
-    from evaluated
+    {{ verdicts('checked', payment_rules(), 'payment_id') }}
 
 )
 

@@ -25,21 +25,9 @@ checked as (
 
 ),
 
-evaluated as (
-
-    select
-        *,
-        {{ failed_rules(product_rules()) }} as failed_rules
-    from checked
-
-),
-
 final as (
 
-    select
-        *,
-        {{ verdict_columns('sku') }}
-    from evaluated
+    {{ verdicts('checked', product_rules(), 'sku') }}
 
 )
 

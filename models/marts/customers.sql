@@ -1,10 +1,7 @@
 {{
     config(
         unique_key='customer_id',
-        post_hook=[
-            "{{ delete_keys_without_good_version(ref('int_customers__versions'), 'customer_id') }}",
-            "{{ save_watermark(ref('int_customers__versions')) }}",
-        ],
+        post_hook=canonical_post_hooks('int_customers__versions', 'customer_id'),
     )
 }}
 

@@ -3,10 +3,7 @@
 {{
     config(
         unique_key='order_id',
-        post_hook=[
-            "{{ delete_keys_without_good_version(ref('int_orders__versions'), 'order_id') }}",
-            "{{ save_watermark(ref('int_orders__versions')) }}",
-        ],
+        post_hook=canonical_post_hooks('int_orders__versions', 'order_id'),
     )
 }}
 
@@ -23,9 +20,8 @@ canonical_versions as (
 
 items as (
 
-    select order_items.*
-    from {{ ref('stg_shop_api__order_items') }} as order_items
-    where order_items.order_id in (select canonical_versions.order_id from canonical_versions)
+    select * from {{ ref('stg_shop_api__order_items') }}
+    where order_id in (select canonical_versions.order_id from canonical_versions)
 
 ),
 

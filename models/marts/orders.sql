@@ -1,10 +1,7 @@
 {{
     config(
         unique_key='order_id',
-        post_hook=[
-            "{{ delete_keys_without_good_version(ref('int_orders__versions'), 'order_id') }}",
-            "{{ save_watermark(ref('int_orders__versions')) }}",
-        ],
+        post_hook=canonical_post_hooks('int_orders__versions', 'order_id'),
     )
 }}
 

@@ -1,10 +1,7 @@
 {{
     config(
         unique_key='payment_id',
-        post_hook=[
-            "{{ delete_keys_without_good_version(ref('int_payments__versions'), 'payment_id') }}",
-            "{{ save_watermark(ref('int_payments__versions')) }}",
-        ],
+        post_hook=canonical_post_hooks('int_payments__versions', 'payment_id'),
     )
 }}
 

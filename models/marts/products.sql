@@ -1,10 +1,7 @@
 {{
     config(
         unique_key='sku',
-        post_hook=[
-            "{{ delete_keys_without_good_version(ref('int_products__versions'), 'sku') }}",
-            "{{ save_watermark(ref('int_products__versions')) }}",
-        ],
+        post_hook=canonical_post_hooks('int_products__versions', 'sku'),
     )
 }}
 

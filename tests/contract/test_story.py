@@ -8,6 +8,7 @@ exactly as the incremental runs left them, and every landed version must be acco
 
 from __future__ import annotations
 
+from loaders.harness import run_dbt
 from loaders.simulate import FaultPlan, SimulationConfig, generate
 from tests.contract.records import assert_full_refresh_reproduces
 from tests.support.project import Project
@@ -56,3 +57,5 @@ def test_story_incremental_runs_equal_a_full_refresh(warehouse, tmp_path, monkey
             assert project.scalar(f"select count(distinct {key}) from {raw}") > 0
 
         assert_full_refresh_reproduces(project)
+        # the sources were just loaded: dbt's freshness check (warn 24 h, error 72 h) passes on both warehouses
+        assert run_dbt(project.settings, ["source", "freshness"]).returncode == 0
