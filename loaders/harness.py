@@ -101,10 +101,11 @@ def dbt_executable() -> str:
 
 def run_dbt(settings: Settings, args: list[str]) -> DbtOutcome:
     env = {**os.environ, **settings.dbt_env(), "DBT_PROFILES_DIR": str(settings.project_dir)}
+    results_path = settings.project_dir / "target" / "run_results.json"
+    results_path.unlink(missing_ok=True)  # a dbt that fails before writing must not report the last run's
     log_event("dbt_started", args=args)
     proc = subprocess.run([dbt_executable(), *args], cwd=settings.project_dir, env=env, stdout=sys.stderr, check=False)
     outcome = DbtOutcome(returncode=proc.returncode)
-    results_path = settings.project_dir / "target" / "run_results.json"
     if results_path.exists():
         for result in json.loads(results_path.read_text()).get("results", []):
             kind = result["unique_id"].split(".", 1)[0]
