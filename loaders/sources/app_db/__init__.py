@@ -22,19 +22,22 @@ TABLES: dict[str, tuple[type[SourceRecord], str]] = {
 
 
 @dlt.source(name=SOURCE)
-def app_db(credentials: str = dlt.secrets.value, chunk_size: int = CHUNK_SIZE) -> Any:
+def app_db(credentials: str = dlt.secrets.value, schema: str | None = None, chunk_size: int = CHUNK_SIZE) -> Any:
+    """`schema`: where the tables live when the database has schemas (PostgreSQL); default search path."""
     engine = sa.create_engine(credentials)
-    return [table_resource(engine, name, model, key, chunk_size) for name, (model, key) in TABLES.items()]
+    return [table_resource(engine, schema, name, model, key, chunk_size) for name, (model, key) in TABLES.items()]
 
 
-def table_resource(engine: sa.Engine, name: str, model: type[SourceRecord], key: str, chunk_size: int) -> Any:
+def table_resource(
+    engine: sa.Engine, schema: str | None, name: str, model: type[SourceRecord], key: str, chunk_size: int
+) -> Any:
     @dlt.resource(name=name, **raw_table_hints(key))
     def rows(updated=version_cursor(COMMIT_LAG_SECONDS)) -> Iterator[Any]:
         batch = Batch(SOURCE, name, model, key=key)
         delivered_at = datetime.now(UTC)
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True).execute(
-                changed_rows_query(engine, name, key, updated.start_value)
+                changed_rows_query(engine, schema, name, key, updated.start_value)
             )
             seq = 0
             for chunk in result.mappings().partitions(chunk_size):
@@ -48,13 +51,13 @@ def table_resource(engine: sa.Engine, name: str, model: type[SourceRecord], key:
     return rows
 
 
-def changed_rows_query(engine: sa.Engine, name: str, key: str, since: datetime | None) -> sa.Select:
+def changed_rows_query(engine: sa.Engine, schema: str | None, name: str, key: str, since: datetime | None) -> sa.Select:
     """Every column as text (the value as stored, bad ones included), rows changed since the cursor.
 
     Rows whose `updated_at` is NULL are always read: they cannot be placed on the cursor, and
     re-reading them merges onto themselves.
     """
-    table = sa.Table(name, sa.MetaData(), autoload_with=engine)
+    table = sa.Table(name, sa.MetaData(schema=schema), autoload_with=engine)
     query = sa.select(*(sa.cast(column, sa.String).label(column.name) for column in table.columns))
     if since is not None:
         # The column is a UTC `TIMESTAMP` without zone: compare with a naive UTC value.
