@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import dlt
 import pyarrow as pa
@@ -101,6 +101,9 @@ class Batch:
     key: str
     version: str = "updated_at"
     extra_columns: dict[str, pa.DataType] = field(default_factory=dict)
+    # What makes two dead letters the same one. A file's record is its place in the file; an API or
+    # database record is re-served at another position on every re-read, so only its text names it.
+    dead_letter_identity: Literal["raw_text", "location"] = "raw_text"
     _rows: list[dict[str, Any]] = field(default_factory=list)
     _dead: list[dict[str, Any]] = field(default_factory=list)
     _landed_any: bool = False
@@ -108,6 +111,14 @@ class Batch:
 
     def __post_init__(self) -> None:
         self.fields = tuple(name for name in self.model.model_fields)
+
+    @property
+    def pending_rows(self) -> list[dict[str, Any]]:
+        return self._rows
+
+    @property
+    def pending_dead_letters(self) -> list[dict[str, Any]]:
+        return self._dead
 
     def add(
         self,
@@ -140,7 +151,8 @@ class Batch:
         return True
 
     def dead_letter(self, raw_text: str, location: str, error: str, delivered_at: datetime) -> None:
-        digest = hashlib.sha256(f"{self.source}\x00{self.resource}\x00{location}\x00{raw_text}".encode())
+        identity = raw_text if self.dead_letter_identity == "raw_text" else f"{location}\x00{raw_text}"
+        digest = hashlib.sha256(f"{self.source}\x00{self.resource}\x00{identity}".encode())
         self._dead.append(
             {
                 "dead_letter_id": digest.hexdigest()[:32],

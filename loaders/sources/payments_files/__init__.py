@@ -38,7 +38,14 @@ def payments_files(bucket_url: str = dlt.config.value, file_glob: str = FILE_GLO
             glob_files(fs_client, config.bucket_url, file_glob),
             key=lambda file: (file["modification_date"], file["file_name"]),
         )
-        batch = Batch(SOURCE, "payments", Payment, key="payment_id", extra_columns={"_source_file": pa.string()})
+        batch = Batch(
+            SOURCE,
+            "payments",
+            Payment,
+            key="payment_id",
+            extra_columns={"_source_file": pa.string()},
+            dead_letter_identity="location",
+        )
         for file in files:
             if delivered.start_value is not None and file["modification_date"] < delivered.start_value:
                 continue
