@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
         started = time.monotonic()
         log_event("load_started", source=source)
         try:
-            report = load_source(settings, source)
+            report = load_source(settings, source, on_reset=partial(log_event, "local_state_reset", source=source))
         except Exception as exc:  # one source's failure must not hide the others'
             message = root_cause(exc)
             log_event("load_failed", source=source, error=message)
@@ -88,10 +89,10 @@ def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
 
 
 def root_cause(exc: BaseException) -> str:
-    """The innermost error's message: dlt wraps a source's own clear error in several layers."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    from loaders.pipelines import innermost_cause
+
+    cause = innermost_cause(exc)
+    return f"{type(cause).__name__}: {cause}".splitlines()[0]
 
 
 def dbt_executable() -> str:
