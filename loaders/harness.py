@@ -46,7 +46,7 @@ class SourceOutcome:
 
     def describe(self) -> str:
         if self.error:
-            return f"{self.source} FAILED"
+            return f"{self.source} FAILED ({self.error})"
         return f"{self.source} extracted={self.extracted} landed={self.landed} dead_lettered={self.dead_lettered}"
 
 

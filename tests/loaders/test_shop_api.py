@@ -50,8 +50,8 @@ def test_wrong_token_fails_the_run_clearly_without_printing_it(project) -> None:
     )
 
     assert proc.returncode == ExitCode.LOAD_FAILED
-    assert "shop_api FAILED" in proc.stdout
-    assert "401" in proc.stderr and "SOURCES__SHOP_API__TOKEN" in proc.stderr
+    assert "shop_api FAILED (ShopApiError: shop_api: GET /v1/orders answered 401" in proc.stdout
+    assert "SOURCES__SHOP_API__TOKEN" in proc.stdout and "SOURCES__SHOP_API__TOKEN" in proc.stderr
     assert secret not in proc.stdout + proc.stderr
 
 
