@@ -444,11 +444,7 @@ class Timeline:
             "updated_at": customer.updated_at,
             "deleted_at": customer.deleted_at,
         }
-        rule = None
-        if self._rng.random() < self.config.invalid_rate:
-            fields, code = invalid_customer(fields, self._rng)
-            rule = f"customers.{code}"
-        customer.row = Emitted(Customer(**_formatted(fields, sqlite_timestamp)).model_dump(mode="json"), rule)
+        customer.row = self._app_db_row("customers", Customer, fields, invalid_customer)
 
     def _emit_product(self, product: _Product) -> None:
         fields: dict[str, Any] = {
@@ -460,11 +456,21 @@ class Timeline:
             "active": int(product.active),  # BOOLEAN in SQLite is 0/1
             "updated_at": product.updated_at,
         }
+        product.row = self._app_db_row("products", Product, fields, invalid_product)
+
+    def _app_db_row(
+        self,
+        table: str,
+        model: type[Customer] | type[Product],
+        fields: dict[str, Any],
+        break_rule: Callable[[dict[str, Any], Random], tuple[dict[str, Any], str]],
+    ) -> Emitted[dict[str, Any]]:
+        """An app_db row through its pydantic model; `invalid_rate` of them break one contract rule."""
         rule = None
         if self._rng.random() < self.config.invalid_rate:
-            fields, code = invalid_product(fields, self._rng)
-            rule = f"products.{code}"
-        product.row = Emitted(Product(**_formatted(fields, sqlite_timestamp)).model_dump(mode="json"), rule)
+            fields, code = break_rule(fields, self._rng)
+            rule = f"{table}.{code}"
+        return Emitted(model(**_formatted(fields, sqlite_timestamp)).model_dump(mode="json"), rule)
 
     # -- orders -----------------------------------------------------------------------------------------
 
