@@ -156,6 +156,9 @@ def test_each_rule_quarantines_exactly_what_breaks_it(project) -> None:
         assert {k[0] for k in project.canonical(table)} == valid, f"analytics.{table}"
         del key
 
+    customers = project.canonical("customers")
+    assert customers[("c_deleted",)][6] is True and customers[("c_ok",)][6] is False  # soft delete kept
+
 
 def test_quarantine_row_keeps_the_landed_record_and_version(project) -> None:
     plant_sources(project)
