@@ -102,7 +102,9 @@ def dbt_executable() -> str:
 
 def run_dbt(settings: Settings, args: list[str]) -> DbtOutcome:
     env = {**os.environ, **settings.dbt_env(), "DBT_PROFILES_DIR": str(settings.project_dir)}
-    results_path = settings.project_dir / "target" / "run_results.json"
+    # dbt's own DBT_TARGET_PATH lets two invocations (two test sessions, a plain dbt beside the
+    # harness) keep their artifacts apart; relative paths are the project folder's, as for dbt.
+    results_path = settings.project_dir / env.get("DBT_TARGET_PATH", "target") / "run_results.json"
     results_path.unlink(missing_ok=True)  # a dbt that fails before writing must not report the last run's
     log_event("dbt_started", args=args)
     proc = subprocess.run([dbt_executable(), *args], cwd=settings.project_dir, env=env, stdout=sys.stderr, check=False)

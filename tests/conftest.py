@@ -19,6 +19,21 @@ from tests.support.project import Project, Warehouse
 PG_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dbt_artifacts_per_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """dbt's target/ and logs/ per test session, so two sessions (or a developer's dbt) never share them."""
+    folder = tmp_path_factory.mktemp("dbt")
+    saved = {name: os.environ.get(name) for name in ("DBT_TARGET_PATH", "DBT_LOG_PATH")}
+    os.environ["DBT_TARGET_PATH"] = str(folder / "target")
+    os.environ["DBT_LOG_PATH"] = str(folder / "logs")
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[dict[str, str]]:
     if os.environ.get("PGHOST"):
