@@ -1,29 +1,24 @@
 {#- Post-hook of daily_revenue: a (date, currency) whose last succeeded or refunded payment left it has
-    no row (contract 2.1). delete+insert only replaced the dates that still have rows. -#}
+    no row (contract 2.1). delete+insert replaced only the dates that still have rows. -#}
 {% macro delete_emptied_revenue_dates() -%}
     {%- if is_incremental() -%}
+    {%- set touched_dates -%}
+        select {{ utc_date('paid_at') }}
+        from {{ ref('int_payments__versions') }}
+        where batch_id in ({{ unconsumed_batches('int_payments__versions') }}) and paid_at is not null
+    {%- endset -%}
     delete from {{ this }}
     where
-        revenue_date in (
-            select {{ utc_date('paid_at') }}
-            from {{ ref('int_payments__versions') }}
-            where {{ evaluated_since_watermark() }} and paid_at is not null
-        )
+        revenue_date in ({{ touched_dates }})
         and cast(revenue_date as varchar) || '|' || currency not in (
             select cast({{ utc_date('paid_at') }} as varchar) || '|' || currency
-            from {{ ref('payments') }}
-            where status in ('succeeded', 'refunded') and currency is not null
+            from {{ ref('int_payments__versions') }}
+            where
+                is_last_good
+                and status in ('succeeded', 'refunded')
+                and currency is not null
+                and {{ utc_date('paid_at') }} in ({{ touched_dates }})
         )
-    {%- else -%}
-    select 1
     {%- endif -%}
 {%- endmacro %}
 
-{#- A where-clause condition: the date is one the incremental run must rebuild (always true on a full build). -#}
-{% macro touched_dates_only(date_expression, touched_dates) -%}
-    {%- if is_incremental() -%}
-        {{ date_expression }} in ({{ touched_dates }})
-    {%- else -%}
-        true
-    {%- endif -%}
-{%- endmacro %}

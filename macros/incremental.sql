@@ -1,63 +1,121 @@
-{#- How the incremental models find their work.
+{#- How the incremental models know what they have consumed — by ids, never by clocks.
 
-    Intermediate models (`int_<entity>__versions`) hold one row per landed version with the rules'
-    verdict. Each run they re-evaluate every version of the *affected* keys: keys with a version landed
-    since the newest they hold (less the lookback), plus keys a dimension change may release or demote.
-    Every row they write is stamped `evaluated_at` = this invocation's start.
+    Producers publish batches:
+    - a dlt load is a batch of its raw dataset: `_dlt_loads.load_id` with `status = 0` (completed);
+    - an intermediate model's write is a batch of that model: every row it writes carries the
+      invocation's id as `batch_id`, and a post-hook publishes the id in `ops.dbt_batches`.
 
-    Canonical and quarantine models consume the intermediate rows evaluated since their own watermark
-    (kept in ops.dbt_watermarks, because the contract fixes the canonical tables' columns), and save the
-    new watermark in a post-hook. Consuming by evaluation time, not by "this invocation", keeps them
-    right when an invocation selected only some models. -#}
+    Consumers record, in the same transaction as the rows they write, the batches they have read
+    (`ops.dbt_consumed`: consumer, producer, batch id). An incremental run reads what belongs to the
+    batches it has not consumed yet, whatever invocation produced them, in whatever order and with
+    whatever `--select`; a run that never happens leaves its batches pending for the next one.
 
-{% macro evaluation_time() -%}
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00:00' as timestamp with time zone)
+    Every write of an intermediate model replaces all versions of each key it touches, so the rows of a
+    key always carry one batch id: reading the rows of unconsumed batches reads every version of every
+    key that changed since. -#}
+
+{#- The ids a producer has published: completed loads of a dlt source, or batches of a model. -#}
+{% macro published_batches(producer) -%}
+    {%- if producer.startswith('raw_') -%}
+    select load_id as batch_id from {{ source(producer[4:], '_dlt_loads') }} where status = 0
+    {%- else -%}
+    select batch_id from ops.dbt_batches where producer = '{{ producer }}'
+    {%- endif -%}
 {%- endmacro %}
 
-{#- Every version of the affected keys (all versions on a full build). -#}
-{% macro affected_versions(staging, key, released_keys=none) -%}
-    {%- if is_incremental() %}
-    select *
-    from {{ staging }}
-    where {{ key }} in (
-        select {{ key }}
-        from {{ staging }}
-        where loaded_at > (
-            select coalesce(max(loaded_at), cast('1900-01-01 00:00:00+00:00' as timestamp with time zone))
-            from {{ this }}
-        ) - interval '{{ var("lookback_hours") }} hours'
-        {%- if released_keys %}
-        union
-        select {{ key }} from ({{ released_keys }}) as released
-        {%- endif %}
-    )
-    {%- else %}
-    select * from {{ staging }}
+{% macro consumed_batches(producer) -%}
+    select batch_id from ops.dbt_consumed
+    where consumer = '{{ model.name }}' and producer = '{{ producer }}'
+{%- endmacro %}
+
+{#- A subquery: the batch ids of `producer` this model has not consumed yet. -#}
+{% macro unconsumed_batches(producer) -%}
+    select published.batch_id
+    from ({{ published_batches(producer) }}) as published
+    where published.batch_id not in ({{ consumed_batches(producer) }})
+{%- endmacro %}
+
+{#- A subquery: the load ids of a dlt source this model has not consumed yet, plus the newest
+    `lookback_loads` it has consumed (the safety margin; see dbt_project.yml). -#}
+{% macro unconsumed_loads(source_name) -%}
+    {%- set producer = 'raw_' ~ source_name -%}
+    {{ unconsumed_batches(producer) }}
+    {%- if var('lookback_loads') | int > 0 %}
+    union all
+    select lookback.batch_id
+    from ({{ consumed_batches(producer) }} order by batch_id desc limit {{ var('lookback_loads') | int }}) as lookback
     {%- endif %}
 {%- endmacro %}
 
-{#- The contract's "latest": greatest version (a missing or unparseable one is older than any other),
-    then delivered last. `version_at` only makes the order total. -#}
-{% macro version_order() -%}
-    updated_at desc nulls last, delivered_at desc, delivery_seq desc, version_at desc nulls last
+{#- Post-hook: every batch of `producer` that exists now has been consumed by this model. Runs in the
+    model's transaction, after its rows are written; the writer lock keeps new batches out meanwhile. -#}
+{% macro record_consumed(producer) -%}
+    insert into ops.dbt_consumed (consumer, producer, batch_id, consumed_at)
+    select '{{ model.name }}', '{{ producer }}', pending.batch_id, current_timestamp
+    from ({{ unconsumed_batches(producer) }}) as pending
 {%- endmacro %}
 
-{#- The body of an intermediate model's last step: the rule set's verdict on every version of a CTE of
-    checked versions — `failed_rules`, then whether each version is its key's latest and last good. -#}
-{% macro verdicts(checked, rules, key) -%}
+{#- Post-hook of an intermediate model: publish this invocation's batch, when it wrote any row. -#}
+{% macro publish_batch() -%}
+    insert into ops.dbt_batches (producer, batch_id, batch_seq, rules_fingerprint, published_at)
+    select
+        '{{ model.name }}',
+        '{{ invocation_id }}',
+        (select coalesce(max(batch_seq), 0) + 1 from ops.dbt_batches where producer = '{{ model.name }}'),
+        max(rules_fingerprint),
+        current_timestamp
+    from {{ this }}
+    where batch_id = '{{ invocation_id }}'
+    having count(*) > 0
+{%- endmacro %}
+
+{#- The post-hooks of an intermediate model: publish, then record the loads and the judged-against
+    batches it consumed. -#}
+{% macro evaluation_post_hooks(loads_of, judged_against=[]) -%}
+    {%- set hooks = ["{{ publish_batch() }}", "{{ record_consumed('raw_" ~ loads_of ~ "') }}"] -%}
+    {%- for producer in judged_against -%}
+        {%- do hooks.append("{{ record_consumed('" ~ producer ~ "') }}") -%}
+    {%- endfor -%}
+    {{ return(hooks) }}
+{%- endmacro %}
+
+{#- What a rule set's verdicts depend on besides the versions themselves: the rules' text and the
+    seeds' codes. Returns {fingerprint, changed}: `changed` when the last batch this model published
+    was evaluated under another fingerprint, so every version must be judged again. -#}
+{% macro rule_inputs(rules_text, seeds) -%}
+    {%- set parts = [rules_text] -%}
+    {%- set result = {'fingerprint': '', 'changed': false} -%}
+    {%- if execute -%}
+        {%- for seed, column in seeds.items() | sort -%}
+            {%- set codes = run_query(
+                "select " ~ column ~ " from " ~ ref(seed) ~ " order by " ~ column
+            ).columns[0].values() -%}
+            {%- do parts.append(seed ~ ':' ~ (codes | join(','))) -%}
+        {%- endfor -%}
+        {%- do result.update({'fingerprint': local_md5(parts | join('\n'))}) -%}
+        {%- if is_incremental() -%}
+            {%- set stored = run_query(
+                "select rules_fingerprint from ops.dbt_batches where producer = '" ~ model.name
+                ~ "' order by batch_seq desc limit 1"
+            ).columns[0].values() -%}
+            {%- do result.update({'changed': (stored | length == 0) or stored[0] != result.fingerprint}) -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(result) }}
+{%- endmacro %}
+
+{#- The contract's "latest": greatest version (a missing or unparseable one is older than any other),
+    then delivered last. `version_key` only makes the order total. -#}
+{% macro version_order() -%}
+    updated_at desc nulls last, delivered_at desc, delivery_seq desc, version_key desc
+{%- endmacro %}
+
+{#- The last step of an intermediate model: the rule set's verdict on every version of a CTE of checked
+    versions (all versions of each key it holds) — the broken rules, whether the version is its key's
+    latest and its last good — and the batch it belongs to. -#}
+{% macro verdicts(checked, rules, key, inputs) -%}
     select
         evaluated.*,
-        {{ verdict_columns(key) }}
-    from (
-        select
-            {{ checked }}.*,
-            {{ failed_rules(rules) }} as failed_rules
-        from {{ checked }}
-    ) as evaluated
-{%- endmacro %}
-
-{#- The verdict per version, from `failed_rules`: is it the key's latest, is it the key's last good. -#}
-{% macro verdict_columns(key) -%}
         row_number() over (partition by {{ key }} order by {{ version_order() }}) = 1 as is_latest,
         (
             failed_rules = ''
@@ -66,66 +124,41 @@
                 order by case when failed_rules = '' then 0 else 1 end, {{ version_order() }}
             ) = 1
         ) as is_last_good,
+        cast('{{ invocation_id }}' as varchar(64)) as batch_id,
+        cast('{{ inputs.fingerprint }}' as varchar(64)) as rules_fingerprint,
         {{ evaluation_time() }} as evaluated_at
+    from (
+        select
+            {{ checked }}.*,
+            {{ failed_rules(rules) }} as failed_rules
+        from {{ checked }}
+    ) as evaluated
 {%- endmacro %}
 
-{#- The `evaluated_at` this model consumed last, as a SQL literal (the start of time when none). -#}
-{% macro watermark() -%}
-    {%- set default = "cast('1900-01-01 00:00:00+00:00' as timestamp with time zone)" -%}
-    {%- if execute and is_incremental() -%}
-        {%- set result = run_query(
-            "select max(watermark) from ops.dbt_watermarks where model_name = '" ~ model.name ~ "'"
-        ) -%}
-        {%- set value = result.columns[0].values()[0] -%}
-        {%- if value is not none -%}
-            {{ return("cast('" ~ value.isoformat() ~ "' as timestamp with time zone)") }}
-        {%- endif -%}
-    {%- endif -%}
-    {{ return(default) }}
-{%- endmacro %}
-
-{#- A where-clause condition: rows evaluated since this model's watermark (all rows on a full build). -#}
-{% macro evaluated_since_watermark() -%}
-    {%- if is_incremental() -%} evaluated_at > {{ watermark() }} {%- else -%} true {%- endif -%}
-{%- endmacro %}
-
-{#- Post-hook: remember how far this model consumed its intermediate model. -#}
-{% macro save_watermark(upstream) -%}
-    delete from ops.dbt_watermarks where model_name = '{{ model.name }}';
-    insert into ops.dbt_watermarks (model_name, watermark, saved_at)
-    select '{{ model.name }}', max(evaluated_at), current_timestamp
-    from {{ upstream }}
-    having max(evaluated_at) is not null
+{% macro evaluation_time() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00:00' as timestamp with time zone)
 {%- endmacro %}
 
 {#- Post-hook of a canonical model: a key re-evaluated without any good version left (a cross-table rule
-    it passed before fails now) must leave the table, as a full build would never have written it. -#}
-{% macro delete_keys_without_good_version(upstream, key, target_key=none) -%}
+    or a rule change fails it now) leaves the table, as a full build would never have written it. -#}
+{% macro delete_keys_without_good_version(upstream, key) -%}
     {%- if is_incremental() -%}
     delete from {{ this }}
-    where {{ target_key or key }} in (
+    where {{ key }} in (
         select {{ key }}
-        from {{ upstream }}
-        where {{ evaluated_since_watermark() }}
+        from {{ ref(upstream) }}
+        where batch_id in ({{ unconsumed_batches(upstream) }})
         group by {{ key }}
         having max(case when is_last_good then 1 else 0 end) = 0
     )
-    {%- else -%}
-    select 1
     {%- endif -%}
 {%- endmacro %}
 
-{#- Post-hooks of a canonical model: remove keys left without a good version, then save the watermark. -#}
+{#- Post-hooks of a canonical model: remove keys left without a good version, then record the batches
+    consumed. -#}
 {% macro canonical_post_hooks(upstream, key) -%}
     {{ return([
-        "{{ delete_keys_without_good_version(ref('" ~ upstream ~ "'), '" ~ key ~ "') }}",
-        "{{ save_watermark(ref('" ~ upstream ~ "')) }}",
+        "{{ delete_keys_without_good_version('" ~ upstream ~ "', '" ~ key ~ "') }}",
+        "{{ record_consumed('" ~ upstream ~ "') }}",
     ]) }}
-{%- endmacro %}
-
-{#- The body of a canonical model: the last good version of every key evaluated since the watermark. -#}
-{% macro last_good_versions(upstream) -%}
-    select *
-    from {{ upstream }}
-    where is_last_good and {{ evaluated_since_watermark() }}
 {%- endmacro %}

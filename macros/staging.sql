@@ -6,6 +6,7 @@
         _record as record,
         _delivered_at as delivered_at,
         _delivery_seq as delivery_seq,
+        _dlt_load_id as load_id,
         {{ load_id_to_timestamp('_dlt_load_id') }} as loaded_at
 {%- endmacro %}
 

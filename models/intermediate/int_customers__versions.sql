@@ -1,10 +1,36 @@
-{{ config(unique_key='customer_id') }}
+{{
+    config(
+        unique_key='customer_id',
+        post_hook=evaluation_post_hooks(loads_of='app_db'),
+        indexes=[{'columns': ['customer_id']}, {'columns': ['batch_id']}],
+    )
+}}
+
+{%- set rules = customer_rules() %}
+{%- set inputs = rule_inputs(rules | tojson, {'countries': 'country_code'}) %}
+{#- Every version is judged again after a change of the rules or the seeds. -#}
+{%- set evaluate_all = not is_incremental() or inputs.changed %}
 
 with
 
+{%- if not evaluate_all %}
+
+affected_keys as (
+
+    -- customers with a version in a load this model has not consumed
+    select customer_id from {{ ref('stg_app_db__customers') }}
+    where load_id in ({{ unconsumed_loads('app_db') }})
+
+),
+{%- endif %}
+
 versions as (
 
-    {{ affected_versions(ref('stg_app_db__customers'), 'customer_id') }}
+    -- every version of each affected customer
+    select * from {{ ref('stg_app_db__customers') }}
+    {%- if not evaluate_all %}
+    where customer_id in (select affected_keys.customer_id from affected_keys)
+    {%- endif %}
 
 ),
 
@@ -27,7 +53,7 @@ checked as (
 
 final as (
 
-    {{ verdicts('checked', customer_rules(), 'customer_id') }}
+    {{ verdicts('checked', rules, 'customer_id', inputs) }}
 
 )
 

@@ -1,31 +1,77 @@
-{{ config(unique_key='order_id') }}
+{{
+    config(
+        unique_key='order_id',
+        post_hook=evaluation_post_hooks(loads_of='shop_api', judged_against=['int_customers__versions']),
+        indexes=[{'columns': ['order_id']}, {'columns': ['batch_id']}, {'columns': ['customer_id']}],
+    )
+}}
 
-{#- An order waiting only for its customer is released on the first run after the customer becomes
-    canonical, although the order itself did not change: re-evaluate the orders quarantined for
-    `unknown_customer` whose customer was (re-)evaluated since this model's last evaluation. -#}
-{% set released_keys %}
-    select waiting.order_id
-    from {{ this }} as waiting
-    where waiting.failed_rules like '%unknown_customer%'
-        and waiting.customer_id in (
-            select customer_id
-            from {{ ref('int_customers__versions') }}
-            where evaluated_at > (select max(evaluated_at) from {{ this }})
-        )
-{% endset %}
+{%- set rules = order_rules() %}
+{%- set inputs = rule_inputs(rules | tojson ~ bad_order_item(), {'countries': 'country_code', 'currencies': 'currency_code'}) %}
+{#- Every version is judged again after a change of the rules or the seeds. -#}
+{%- set evaluate_all = not is_incremental() or inputs.changed %}
 
 with
 
+{%- if not evaluate_all %}
+
+landed as (
+
+    -- orders with a version in a load this model has not consumed
+    select order_id from {{ ref('stg_shop_api__orders') }}
+    where load_id in ({{ unconsumed_loads('shop_api') }})
+
+),
+
+customers_changed as (
+
+    -- customers re-evaluated since this model last judged against them, and whether they are canonical now
+    select
+        customer_id,
+        max(case when is_last_good then 1 else 0 end) = 1 as is_canonical
+    from {{ ref('int_customers__versions') }}
+    where batch_id in ({{ unconsumed_batches('int_customers__versions') }})
+    group by customer_id
+
+),
+
+released_or_demoted as (
+
+    -- orders judged against a customer that entered or left the canonical table since:
+    -- `unknown_customer` changes although the order did not
+    select judged.order_id
+    from {{ this }} as judged
+    inner join customers_changed
+        on judged.customer_id = customers_changed.customer_id
+    where judged.is_known_customer <> customers_changed.is_canonical
+
+),
+
+affected_keys as (
+
+    select order_id from landed
+    union
+    select order_id from released_or_demoted
+
+),
+{%- endif %}
+
 versions as (
 
-    {{ affected_versions(ref('stg_shop_api__orders'), 'order_id', released_keys) }}
+    -- every version of each affected order
+    select * from {{ ref('stg_shop_api__orders') }}
+    {%- if not evaluate_all %}
+    where order_id in (select affected_keys.order_id from affected_keys)
+    {%- endif %}
 
 ),
 
 items as (
 
     select * from {{ ref('stg_shop_api__order_items') }}
-    where order_id in (select versions.order_id from versions)
+    {%- if not evaluate_all %}
+    where order_id in (select affected_keys.order_id from affected_keys)
+    {%- endif %}
 
 ),
 
@@ -41,9 +87,11 @@ countries as (
 
 ),
 
-customers as (
+canonical_customers as (
 
-    select customer_id from {{ ref('customers') }}
+    -- the customers canonical in this run: those with a version that passes
+    select customer_id from {{ ref('int_customers__versions') }}
+    where is_last_good
 
 ),
 
@@ -73,7 +121,7 @@ checked as (
         item_summary.order_total,
         currencies.currency_code is not null as is_known_currency,
         countries.country_code is not null as is_known_country,
-        customers.customer_id is not null as is_known_customer
+        canonical_customers.customer_id is not null as is_known_customer
     from versions
     left join item_summary
         on
@@ -83,14 +131,14 @@ checked as (
         on versions.currency = currencies.currency_code
     left join countries
         on versions.shipping_country = countries.country_code
-    left join customers
-        on versions.customer_id = customers.customer_id
+    left join canonical_customers
+        on versions.customer_id = canonical_customers.customer_id
 
 ),
 
 final as (
 
-    {{ verdicts('checked', order_rules(), 'order_id') }}
+    {{ verdicts('checked', rules, 'order_id', inputs) }}
 
 )
 

@@ -1,23 +1,71 @@
-{{ config(unique_key='payment_id') }}
-
-{#- `unknown_order` and `currency_mismatch` are judged against canonical orders: re-evaluate the payments
-    of every order (re-)evaluated since this model's last evaluation. That releases a payment whose order
-    became canonical, and demotes one whose order's currency changed under it. -#}
-{% set released_keys %}
-    select affected.payment_id
-    from {{ this }} as affected
-    where affected.order_id in (
-        select order_id
-        from {{ ref('int_orders__versions') }}
-        where evaluated_at > (select max(evaluated_at) from {{ this }})
+{{
+    config(
+        unique_key='payment_id',
+        post_hook=evaluation_post_hooks(loads_of='payments_files', judged_against=['int_orders__versions']),
+        indexes=[{'columns': ['payment_id']}, {'columns': ['batch_id']}, {'columns': ['order_id']}],
     )
-{% endset %}
+}}
+
+{%- set rules = payment_rules() %}
+{%- set inputs = rule_inputs(rules | tojson, {'currencies': 'currency_code'}) %}
+{#- Every version is judged again after a change of the rules or the seeds. -#}
+{%- set evaluate_all = not is_incremental() or inputs.changed %}
 
 with
 
+{%- if not evaluate_all %}
+
+landed as (
+
+    -- payments with a version in a load this model has not consumed
+    select payment_id from {{ ref('stg_payments_files__payments') }}
+    where load_id in ({{ unconsumed_loads('payments_files') }})
+
+),
+
+orders_changed as (
+
+    -- orders re-evaluated since this model last judged against them, and their canonical currency now
+    select
+        order_id,
+        max(case when is_last_good then 1 else 0 end) = 1 as is_canonical,
+        max(case when is_last_good then currency end) as canonical_currency
+    from {{ ref('int_orders__versions') }}
+    where batch_id in ({{ unconsumed_batches('int_orders__versions') }})
+    group by order_id
+
+),
+
+released_or_demoted as (
+
+    -- payments judged against an order that entered or left the canonical table, or changed its
+    -- currency, since: `unknown_order` or `currency_mismatch` changes although the payment did not
+    select judged.payment_id
+    from {{ this }} as judged
+    inner join orders_changed
+        on judged.order_id = orders_changed.order_id
+    where
+        judged.order_exists <> orders_changed.is_canonical
+        or judged.order_currency is distinct from orders_changed.canonical_currency
+
+),
+
+affected_keys as (
+
+    select payment_id from landed
+    union
+    select payment_id from released_or_demoted
+
+),
+{%- endif %}
+
 versions as (
 
-    {{ affected_versions(ref('stg_payments_files__payments'), 'payment_id', released_keys) }}
+    -- every version of each affected payment
+    select * from {{ ref('stg_payments_files__payments') }}
+    {%- if not evaluate_all %}
+    where payment_id in (select affected_keys.payment_id from affected_keys)
+    {%- endif %}
 
 ),
 
@@ -27,12 +75,14 @@ currencies as (
 
 ),
 
-orders as (
+canonical_orders as (
 
+    -- the orders canonical in this run: their version that passes
     select
         order_id,
         currency
-    from {{ ref('orders') }}
+    from {{ ref('int_orders__versions') }}
+    where is_last_good
 
 ),
 
@@ -41,19 +91,19 @@ checked as (
     select
         versions.*,
         currencies.currency_code is not null as is_known_currency,
-        orders.order_id is not null as order_exists,
-        orders.currency as order_currency
+        canonical_orders.order_id is not null as order_exists,
+        canonical_orders.currency as order_currency
     from versions
     left join currencies
         on versions.currency = currencies.currency_code
-    left join orders
-        on versions.order_id = orders.order_id
+    left join canonical_orders
+        on versions.order_id = canonical_orders.order_id
 
 ),
 
 final as (
 
-    {{ verdicts('checked', payment_rules(), 'payment_id') }}
+    {{ verdicts('checked', rules, 'payment_id', inputs) }}
 
 )
 

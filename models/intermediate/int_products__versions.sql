@@ -1,10 +1,36 @@
-{{ config(unique_key='sku') }}
+{{
+    config(
+        unique_key='sku',
+        post_hook=evaluation_post_hooks(loads_of='app_db'),
+        indexes=[{'columns': ['sku']}, {'columns': ['batch_id']}],
+    )
+}}
+
+{%- set rules = product_rules() %}
+{%- set inputs = rule_inputs(rules | tojson, {'currencies': 'currency_code'}) %}
+{#- Every version is judged again after a change of the rules or the seeds. -#}
+{%- set evaluate_all = not is_incremental() or inputs.changed %}
 
 with
 
+{%- if not evaluate_all %}
+
+affected_keys as (
+
+    -- products with a version in a load this model has not consumed
+    select sku from {{ ref('stg_app_db__products') }}
+    where load_id in ({{ unconsumed_loads('app_db') }})
+
+),
+{%- endif %}
+
 versions as (
 
-    {{ affected_versions(ref('stg_app_db__products'), 'sku') }}
+    -- every version of each affected product
+    select * from {{ ref('stg_app_db__products') }}
+    {%- if not evaluate_all %}
+    where sku in (select affected_keys.sku from affected_keys)
+    {%- endif %}
 
 ),
 
@@ -27,7 +53,7 @@ checked as (
 
 final as (
 
-    {{ verdicts('checked', product_rules(), 'sku') }}
+    {{ verdicts('checked', rules, 'sku', inputs) }}
 
 )
 

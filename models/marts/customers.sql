@@ -7,21 +7,32 @@
 
 with
 
+versions as (
+
+    select * from {{ ref('int_customers__versions') }}
+    {%- if is_incremental() %}
+    -- only customers re-evaluated since this model last ran
+    where batch_id in ({{ unconsumed_batches('int_customers__versions') }})
+    {%- endif %}
+
+),
+
 last_good as (
 
-    {{ last_good_versions(ref('int_customers__versions')) }}
+    select * from versions
+    where is_last_good
 
 ),
 
 final as (
 
     select
-        cast(customer_id as varchar) as customer_id,
-        cast(email as varchar) as email,
-        cast(full_name as varchar) as full_name,
-        cast(country_code as varchar) as country_code,
-        cast(created_at as timestamp with time zone) as created_at,
-        cast(updated_at as timestamp with time zone) as updated_at,
+        customer_id,
+        email,
+        full_name,
+        country_code,
+        created_at,
+        updated_at,
         is_deleted
     from last_good
 

@@ -1,30 +1,44 @@
-{#- Rebuilt per UTC date: every date that any re-evaluated payment version touches (its new date and,
-    through the older versions of the same payment, the date it moved away from), however old. A late
-    file therefore corrects the day it settles, not only a trailing window. -#}
-{% set touched_dates %}
-    select distinct {{ utc_date('paid_at') }} as revenue_date
-    from {{ ref('int_payments__versions') }}
-    where {{ evaluated_since_watermark() }} and paid_at is not null
-{% endset %}
+{#- Rebuilt per UTC date: every date that any re-evaluated payment touches — the date of each of its
+    versions, so both the date it moved to and the date it left — however old. A late file therefore
+    corrects the day it settles, not only a trailing window.
 
+    It aggregates the canonical payment versions where they are decided, `int_payments__versions`
+    (`is_last_good`: exactly the rows of `analytics.payments`), so a selection that builds it without
+    `payments` still gives the same figures. -#}
 {{
     config(
         unique_key='revenue_date',
         post_hook=[
             "{{ delete_emptied_revenue_dates() }}",
-            "{{ save_watermark(ref('int_payments__versions')) }}",
+            "{{ record_consumed('int_payments__versions') }}",
         ],
     )
 }}
 
 with
 
+{%- if is_incremental() %}
+
+touched_dates as (
+
+    select distinct {{ utc_date('paid_at') }} as revenue_date
+    from {{ ref('int_payments__versions') }}
+    where
+        batch_id in ({{ unconsumed_batches('int_payments__versions') }})
+        and paid_at is not null
+
+),
+{%- endif %}
+
 payments as (
 
-    select * from {{ ref('payments') }}
+    select * from {{ ref('int_payments__versions') }}
     where
-        status in ('succeeded', 'refunded')
-        and {{ touched_dates_only(utc_date('paid_at'), touched_dates) }}
+        is_last_good
+        and status in ('succeeded', 'refunded')
+        {%- if is_incremental() %}
+        and {{ utc_date('paid_at') }} in (select touched_dates.revenue_date from touched_dates)
+        {%- endif %}
 
 ),
 
@@ -32,7 +46,7 @@ final as (
 
     select
         {{ utc_date('paid_at') }} as revenue_date,
-        cast(currency as varchar) as currency,
+        currency,
         cast(sum(case when status = 'succeeded' then 1 else 0 end) as bigint) as payments_count,
         cast(sum(case when status = 'succeeded' then amount else 0 end) as numeric(18, 2)) as gross_amount,
         cast(sum(case when status = 'refunded' then amount else 0 end) as numeric(18, 2)) as refunded_amount,

@@ -7,24 +7,35 @@
 
 with
 
+versions as (
+
+    select * from {{ ref('int_orders__versions') }}
+    {%- if is_incremental() %}
+    -- only orders re-evaluated since this model last ran
+    where batch_id in ({{ unconsumed_batches('int_orders__versions') }})
+    {%- endif %}
+
+),
+
 last_good as (
 
-    {{ last_good_versions(ref('int_orders__versions')) }}
+    select * from versions
+    where is_last_good
 
 ),
 
 final as (
 
     select
-        cast(order_id as varchar) as order_id,
-        cast(customer_id as varchar) as customer_id,
-        cast(status as varchar) as status,
-        cast(currency as varchar) as currency,
-        cast(shipping_country as varchar) as shipping_country,
+        order_id,
+        customer_id,
+        status,
+        currency,
+        shipping_country,
         cast(item_count as bigint) as item_count,
         cast(order_total as numeric(18, 2)) as order_total,
-        cast(created_at as timestamp with time zone) as created_at,
-        cast(updated_at as timestamp with time zone) as updated_at
+        created_at,
+        updated_at
     from last_good
 
 )

@@ -7,23 +7,34 @@
 
 with
 
+versions as (
+
+    select * from {{ ref('int_payments__versions') }}
+    {%- if is_incremental() %}
+    -- only payments re-evaluated since this model last ran
+    where batch_id in ({{ unconsumed_batches('int_payments__versions') }})
+    {%- endif %}
+
+),
+
 last_good as (
 
-    {{ last_good_versions(ref('int_payments__versions')) }}
+    select * from versions
+    where is_last_good
 
 ),
 
 final as (
 
     select
-        cast(payment_id as varchar) as payment_id,
-        cast(order_id as varchar) as order_id,
+        payment_id,
+        order_id,
         cast(amount as numeric(18, 2)) as amount,
-        cast(currency as varchar) as currency,
-        cast(method as varchar) as method,
-        cast(status as varchar) as status,
-        cast(paid_at as timestamp with time zone) as paid_at,
-        cast(updated_at as timestamp with time zone) as updated_at
+        currency,
+        method,
+        status,
+        paid_at,
+        updated_at
     from last_good
 
 )

@@ -7,22 +7,33 @@
 
 with
 
+versions as (
+
+    select * from {{ ref('int_products__versions') }}
+    {%- if is_incremental() %}
+    -- only products re-evaluated since this model last ran
+    where batch_id in ({{ unconsumed_batches('int_products__versions') }})
+    {%- endif %}
+
+),
+
 last_good as (
 
-    {{ last_good_versions(ref('int_products__versions')) }}
+    select * from versions
+    where is_last_good
 
 ),
 
 final as (
 
     select
-        cast(sku as varchar) as sku,
-        cast(product_name as varchar) as product_name,
-        cast(category as varchar) as category,
+        sku,
+        product_name,
+        category,
         cast(list_price as numeric(18, 2)) as list_price,
-        cast(currency as varchar) as currency,
+        currency,
         is_active,
-        cast(updated_at as timestamp with time zone) as updated_at
+        updated_at
     from last_good
 
 )

@@ -1,8 +1,17 @@
 with
 
+completed_loads as (
+
+    select load_id from {{ source('payments_files', '_dlt_loads') }}
+    where status = 0
+
+),
+
 source as (
 
+    -- rows of completed loads only: what has been landed
     select * from {{ source('payments_files', 'payments') }}
+    where _dlt_load_id in (select completed_loads.load_id from completed_loads)
 
 ),
 

@@ -2,9 +2,18 @@
 -- missing, empty or not an array has no rows here.
 with
 
+completed_loads as (
+
+    select load_id from {{ source('shop_api', '_dlt_loads') }}
+    where status = 0
+
+),
+
 source as (
 
+    -- rows of completed loads only: what has been landed
     select * from {{ source('shop_api', 'orders') }}
+    where _dlt_load_id in (select completed_loads.load_id from completed_loads)
 
 ),
 
