@@ -1,16 +1,13 @@
-{#- Run before every invocation: the ops schema, the incremental watermarks, and (PostgreSQL) the one
-    function the cross-database macros need. All idempotent. -#}
+{#- Run before every invocation: the ops schema, the incremental models' consumed state (see
+    macros/incremental.sql), and (PostgreSQL) the one function the cross-database macros need. All
+    idempotent. -#}
 {% macro ensure_ops_objects() -%}
     {{ return(adapter.dispatch('ensure_ops_objects', 'elt')()) }}
 {%- endmacro %}
 
 {% macro default__ensure_ops_objects() -%}
-    create schema if not exists ops;
-    create table if not exists ops.dbt_watermarks (
-        model_name varchar(256) not null,
-        watermark timestamp with time zone not null,
-        saved_at timestamp with time zone not null
-    );
+    {{ serialize_writers() }};  -- two invocations starting at once must not race on the DDL below
+    {{ consumed_state_tables() }}
     create or replace function ops.try_cast_timestamptz(value text) returns timestamptz
     language plpgsql immutable set timezone = 'UTC' as $fn$
     begin
@@ -22,10 +19,46 @@
 {%- endmacro %}
 
 {% macro duckdb__ensure_ops_objects() -%}
+    {{ consumed_state_tables() }}
+{%- endmacro %}
+
+{#- Which batches each producer published (loads publish through dlt's own `_dlt_loads`) and which each
+    consumer has read. -#}
+{% macro consumed_state_tables() -%}
     create schema if not exists ops;
-    create table if not exists ops.dbt_watermarks (
-        model_name varchar not null,
-        watermark timestamp with time zone not null,
-        saved_at timestamp with time zone not null
+    create table if not exists ops.dbt_batches (
+        producer varchar(256) not null,
+        batch_id varchar(64) not null,
+        batch_seq bigint not null,
+        rules_fingerprint varchar(64),
+        published_at timestamp with time zone not null,
+        primary key (producer, batch_id)
     );
+    create table if not exists ops.dbt_consumed (
+        consumer varchar(256) not null,
+        producer varchar(256) not null,
+        batch_id varchar(64) not null,
+        consumed_at timestamp with time zone not null,
+        primary key (consumer, producer, batch_id)
+    );
+{%- endmacro %}
+
+
+{#- Pre-hook of every model and seed: one writer at a time, whoever started dbt. On PostgreSQL the model's
+    transaction waits for an advisory lock that the loaders also hold while they load (see
+    loaders/locking.py), so no load commits between a model's read of its unconsumed batches and the
+    post-hook that records them. DuckDB needs nothing: one process at a time opens the file to write. -#}
+{% macro serialize_writers() -%}
+    {{ return(adapter.dispatch('serialize_writers', 'elt')()) }}
+{%- endmacro %}
+
+{% macro default__serialize_writers() -%}
+    select pg_advisory_xact_lock(hashtext('{{ writer_lock_name() }}'))
+{%- endmacro %}
+
+{% macro duckdb__serialize_writers() -%}
+{%- endmacro %}
+
+{% macro writer_lock_name() -%}
+    elt:warehouse-writer
 {%- endmacro %}
