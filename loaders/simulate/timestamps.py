@@ -2,12 +2,16 @@
 
 The API and the CSV files speak ISO-8601 with a `Z`; the app database speaks SQLite's own
 `YYYY-MM-DD HH:MM:SS`. Both are UTC with whole seconds. A naive datetime is taken to be in UTC.
+Texts are read back by the project's one grammar (loaders/timestamps.py), so the simulated API sorts and
+filters by `updated_at` exactly the texts the loaders and dbt take for timestamps.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+from loaders.timestamps import parse_timestamp
 
 
 def as_utc(at: datetime) -> datetime:
@@ -26,14 +30,6 @@ def iso_timestamp(at: datetime) -> str:
 
 def sqlite_timestamp(at: datetime) -> str:
     return _naive_utc(at).isoformat(sep=" ", timespec="seconds")
-
-
-def parse_timestamp(text: str) -> datetime | None:
-    """Any ISO-8601 spelling (`Z`, an offset, a space separator, a bare date) as aware UTC; else None."""
-    try:
-        return as_utc(datetime.fromisoformat(text.strip()))
-    except (ValueError, TypeError, AttributeError):
-        return None
 
 
 def normalise_timestamp(value: Any) -> str | None:

@@ -30,6 +30,7 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from loaders.records import SourceRecord
+from loaders.timestamps import parse_timestamp
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 DEAD_LETTERS_TABLE = "dead_letters"
@@ -49,19 +50,6 @@ DEAD_LETTER_SCHEMA = pa.schema(
         ("_version_at", TIMESTAMP),
     ]
 )
-
-
-def parse_timestamp(text: str | None) -> datetime | None:
-    """ISO-8601 (or SQLite's 'YYYY-MM-DD HH:MM:SS') to an aware UTC datetime; None if unparseable."""
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def raw_table_hints(key: str) -> dict[str, Any]:

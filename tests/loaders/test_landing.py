@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from loaders.records import Order, Payment
-from loaders.sources.landing import Batch, parse_timestamp
+from loaders.sources.landing import Batch
+from loaders.timestamps import parse_timestamp
 
 NOW = datetime(2024, 3, 2, tzinfo=UTC)
 
