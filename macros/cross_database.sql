@@ -14,12 +14,30 @@
 {%- endmacro %}
 
 
-{#- Text to timestamptz, NULL when the text is not an ISO-8601 date-time. The shape is checked first
-    so both warehouses accept exactly the same texts (PostgreSQL alone would take 'now' or 'epoch'). -#}
+{#- Text to timestamptz by the project's one timestamp grammar, NULL for any other text. The pattern is
+    loaders/timestamps.py's TIMESTAMP_GRAMMAR character for character (its docstring states the grammar;
+    tests/contract/test_timestamp_grammar.py holds all three readers to one table). The shape is checked
+    first so both warehouses accept exactly the same texts (PostgreSQL alone would take 'now', '24:00' or
+    a leap second). A text without a zone is UTC: it is given an explicit '+00:00' (a date alone, midnight)
+    before the cast, so the session's TimeZone never decides the instant. The range check keeps the
+    instants Python can hold (years 0001-9999 in UTC). -#}
 {% macro safe_timestamp(expression) -%}
+    {%- set instant = adapter.dispatch('try_cast_timestamp', 'elt')(timestamp_text_with_offset(expression)) -%}
     case
-        when {{ regexp_matches(expression, '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$') }}
-            then {{ adapter.dispatch('try_cast_timestamp', 'elt')(expression) }}
+        when {{ regexp_matches(expression, '^([0-9]{4})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([Tt ]([01][0-9]|2[0-3]):([0-5][0-9])(:([0-5][0-9])([.]([0-9]{1,6}))?)?([Zz]|([+-])(0[0-9]|1[0-4])(:?([0-5][0-9]))?)?)?$') }}
+            and {{ instant }} between cast('0001-01-01 00:00:00+00:00' as timestamp with time zone)
+            and cast('9999-12-31 23:59:59.999999+00:00' as timestamp with time zone)
+            then {{ instant }}
+    end
+{%- endmacro %}
+
+{#- A text of the grammar with its zone spelled out: upper case (`T`, `Z`: DuckDB reads no `z`), and
+    '+00:00' appended when it has none. -#}
+{% macro timestamp_text_with_offset(expression) -%}
+    case
+        when length({{ expression }}) = 10 then {{ expression }} || ' 00:00:00+00:00'
+        when {{ regexp_matches(expression, '([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$') }} then upper({{ expression }})
+        else upper({{ expression }}) || '+00:00'
     end
 {%- endmacro %}
 
