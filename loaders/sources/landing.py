@@ -5,8 +5,11 @@ A raw table keeps each distinct (natural key, version) once: its primary key is 
 replaces it and a new version adds a row. Every contract field lands as text, exactly as it arrived;
 dbt types it and quarantines what breaks a rule. Extra columns, all prefixed with `_`:
 
-- `_version_at`: the version column parsed here, once (NULL when missing or unparseable); the
-  incremental cursor and dbt's "latest" ordering both use it.
+- `_version_at`: the version column parsed here, once (NULL when missing or unparseable); dbt's
+  "latest" ordering uses it.
+- `_cursor_at` (sources read through a cursor): `_version_at`, or NULL when it lies beyond the
+  extraction's start plus a tolerance. The incremental cursor is on this column, so one version stamped
+  in the future lands like any other but cannot move the cursor past the versions still to come.
 - `_delivered_at`, `_delivery_seq`: when and in what order the record was delivered, the contract's
   tie-breaker ("delivered last").
 - `_record`: the whole record as JSON text, unknown extra fields included.
@@ -34,6 +37,7 @@ from loaders.timestamps import parse_timestamp
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 DEAD_LETTERS_TABLE = "dead_letters"
+CURSOR_COLUMN = "_cursor_at"
 
 DEAD_LETTER_SCHEMA = pa.schema(
     [
@@ -45,9 +49,6 @@ DEAD_LETTER_SCHEMA = pa.schema(
         ("error", pa.string()),
         ("dead_lettered_at", TIMESTAMP),
         ("_delivered_at", TIMESTAMP),
-        # Always NULL: present only because dlt's Arrow incremental needs its cursor column in every
-        # table a resource yields, and a NULL cursor is let through ("include").
-        ("_version_at", TIMESTAMP),
     ]
 )
 
@@ -61,18 +62,26 @@ def raw_table_hints(key: str) -> dict[str, Any]:
     }
 
 
+def cursor_value(version_at: datetime | None, horizon: datetime) -> datetime | None:
+    """The version as a cursor value: None when it lies beyond `horizon`, so the cursor ignores it."""
+    if version_at is None or version_at > horizon:
+        return None
+    return version_at
+
+
 def dead_letter_hints() -> Any:
     return dlt.mark.make_hints(table_name=DEAD_LETTERS_TABLE, primary_key="dead_letter_id", write_disposition="merge")
 
 
 def version_cursor(lag_seconds: float) -> Any:
-    """The incremental cursor on `_version_at`, lagged so versions that arrive late are re-read.
+    """The incremental cursor on `_cursor_at`, lagged so versions that arrive late are re-read.
 
     A lag turns off dlt's own boundary de-duplication; the merge on (key, `_version`) makes the
-    re-read versions replace themselves instead.
+    re-read versions replace themselves instead. A NULL `_cursor_at` (no parseable version, a version
+    in the future, a dead letter) is let through ("include") and does not move the cursor.
     """
     return dlt.sources.incremental(
-        "_version_at",
+        CURSOR_COLUMN,
         lag=lag_seconds,
         on_cursor_value_missing="include",
         primary_key=(),
@@ -92,6 +101,10 @@ class Batch:
     # What makes two dead letters the same one. A file's record is its place in the file; an API or
     # database record is re-served at another position on every re-read, so only its text names it.
     dead_letter_identity: Literal["raw_text", "location"] = "raw_text"
+    # Sources read through `version_cursor`: the latest version time the cursor may take (the
+    # extraction's start plus the source's tolerance). Both tables then carry `_cursor_at`, since
+    # dlt's Arrow incremental needs its cursor column in every table a resource yields.
+    cursor_horizon: datetime | None = None
     _rows: list[dict[str, Any]] = field(default_factory=list)
     _dead: list[dict[str, Any]] = field(default_factory=list)
     _landed_any: bool = False
@@ -131,6 +144,8 @@ class Batch:
         version = row.get(self.version)
         row["_version"] = version or ""
         row["_version_at"] = parse_timestamp(version)
+        if self.cursor_horizon is not None:
+            row[CURSOR_COLUMN] = cursor_value(row["_version_at"], self.cursor_horizon)
         row["_delivered_at"] = delivered_at
         row["_delivery_seq"] = delivery_seq
         row["_record"] = json.dumps(record, default=str, ensure_ascii=False)
@@ -151,7 +166,7 @@ class Batch:
                 "error": error,
                 "dead_lettered_at": datetime.now(UTC),
                 "_delivered_at": delivered_at,
-                "_version_at": None,
+                CURSOR_COLUMN: None,
             }
         )
 
@@ -175,8 +190,12 @@ class Batch:
         if not self._dead_any:
             yield self._dead_letter_table()
 
+    def _cursor_fields(self) -> list[tuple[str, pa.DataType]]:
+        return [] if self.cursor_horizon is None else [(CURSOR_COLUMN, TIMESTAMP)]
+
     def _dead_letter_table(self) -> Any:
-        table = pa.Table.from_pylist(self._dead, schema=DEAD_LETTER_SCHEMA)
+        schema = pa.schema(list(DEAD_LETTER_SCHEMA) + self._cursor_fields())
+        table = pa.Table.from_pylist(self._dead, schema=schema)
         return dlt.mark.with_hints(table, dead_letter_hints(), create_table_variant=True)
 
     def _landed_table(self) -> pa.Table:
@@ -189,6 +208,7 @@ class Batch:
                 ("_delivery_seq", pa.int64()),
                 ("_record", pa.string()),
             ]
+            + self._cursor_fields()
             + list(self.extra_columns.items())
         )
         return pa.Table.from_pylist(self._rows, schema=schema)

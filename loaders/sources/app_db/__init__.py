@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
 import sqlalchemy as sa
 
 from loaders.records import Customer, Product, SourceRecord
-from loaders.sources.app_db.settings import CHUNK_SIZE, COMMIT_LAG_SECONDS
+from loaders.sources.app_db.settings import CHUNK_SIZE, COMMIT_LAG_SECONDS, FUTURE_VERSION_TOLERANCE_SECONDS
 from loaders.sources.landing import Batch, raw_table_hints, version_cursor
 
 SOURCE = "app_db"
@@ -33,8 +33,9 @@ def table_resource(
 ) -> Any:
     @dlt.resource(name=name, **raw_table_hints(key))
     def rows(updated=version_cursor(COMMIT_LAG_SECONDS)) -> Iterator[Any]:
-        batch = Batch(SOURCE, name, model, key=key)
         delivered_at = datetime.now(UTC)
+        horizon = delivered_at + timedelta(seconds=FUTURE_VERSION_TOLERANCE_SECONDS)
+        batch = Batch(SOURCE, name, model, key=key, cursor_horizon=horizon)
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True).execute(
                 changed_rows_query(engine, schema, name, key, updated.start_value)

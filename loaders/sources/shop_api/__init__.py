@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
@@ -12,7 +12,11 @@ import dlt
 from loaders.records import Order
 from loaders.sources.landing import Batch, raw_table_hints, version_cursor
 from loaders.sources.shop_api.helpers import make_client, order_pages
-from loaders.sources.shop_api.settings import LATE_VERSION_LAG_SECONDS, MAX_PAGE_SIZE
+from loaders.sources.shop_api.settings import (
+    FUTURE_VERSION_TOLERANCE_SECONDS,
+    LATE_VERSION_LAG_SECONDS,
+    MAX_PAGE_SIZE,
+)
 
 SOURCE = "shop_api"
 
@@ -29,8 +33,9 @@ def shop_api(
 
     @dlt.resource(name="orders", **raw_table_hints("id"))
     def orders(updated=version_cursor(LATE_VERSION_LAG_SECONDS)) -> Iterator[Any]:
-        batch = Batch(SOURCE, "orders", Order, key="id")
         delivered_at = datetime.now(UTC)
+        horizon = delivered_at + timedelta(seconds=FUTURE_VERSION_TOLERANCE_SECONDS)
+        batch = Batch(SOURCE, "orders", Order, key="id", cursor_horizon=horizon)
         seq = 0
         for number, records in enumerate(order_pages(client, updated.start_value, page_size), start=1):
             for position, record in enumerate(records):
