@@ -11,7 +11,8 @@ dbt types it and quarantines what breaks a rule. Extra columns, all prefixed wit
   extraction's start plus a tolerance. The incremental cursor is on this column, so one version stamped
   in the future lands like any other but cannot move the cursor past the versions still to come.
 - `_delivered_at`, `_delivery_seq`: when and in what order the record was delivered, the contract's
-  tie-breaker ("delivered last").
+  tie-breaker ("delivered last"). Within one load package dlt keeps, of the rows with the same
+  (key, `_version`), the one with the greatest `_delivery_seq`.
 - `_record`: the whole record as JSON text, unknown extra fields included.
 
 A record that cannot be landed (no natural key, not an object, not parseable) becomes a row of the
@@ -54,11 +55,17 @@ DEAD_LETTER_SCHEMA = pa.schema(
 
 
 def raw_table_hints(key: str) -> dict[str, Any]:
-    """dlt resource hints shared by every raw table: merge on (key, version), latest delivery wins."""
+    """dlt resource hints shared by every raw table: merge on (key, version), latest delivery wins.
+
+    Rows of one package that share (key, version) are told apart by `_delivery_seq`, which orders
+    every record of a delivery (`_delivered_at` is the same for a whole API or database extract, and
+    for settlement files with equal modification times). `_delivered_at` once carried the hint: it is
+    cleared so a schema stored by an earlier version of this loader does not keep it.
+    """
     return {
         "primary_key": (key, "_version"),
         "write_disposition": "merge",
-        "columns": {"_delivered_at": {"dedup_sort": "desc"}},
+        "columns": {"_delivery_seq": {"dedup_sort": "desc"}, "_delivered_at": {"dedup_sort": None}},
     }
 
 

@@ -38,7 +38,7 @@ def test_damaged_csv_rows_are_dead_lettered_or_quarantined(project) -> None:
 def test_dead_letters_are_not_duplicated_by_a_rerun(project) -> None:
     project.deliver("payments_20240301_01.csv", [payment("p1"), "broken"], delivered(2))
     project.load()
-    project.load()  # the newest file is read again: its rows and dead letters merge
+    project.load()  # the unchanged file is not read again, and nothing lands twice
     project.build()
     assert project.scalar("select count(*) from ops.dead_letters") == 1
     assert project.scalar("select count(*) from raw_payments_files.payments") == 1

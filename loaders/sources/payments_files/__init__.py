@@ -1,15 +1,43 @@
 """`payments_files`: settlement CSVs dropped in a folder or any fsspec URL (contract 1.3).
 
-The incremental cursor is the greatest file modification time already landed (each row carries its
-file's mtime as `_delivered_at`): a new file, a late file and a re-delivered one (overwritten in place,
-so newer) are read; a file not touched since is not. Files with exactly the cursor's mtime are read
-again, and their rows merge onto themselves. Among rows of the same (payment_id, updated_at) the one
-from the file delivered last wins.
+Which files are read is decided by a manifest, not by a clock. The manifest lives in dlt's resource
+state, so it commits in the same load package as the rows it describes (a crash before the commit
+leaves it, and the files, as they were):
+
+- it maps each file's path (relative to the folder) to the identity of the delivery taken:
+  `[size in bytes, modification time in µs]`, both from the one listing the run makes;
+- a file whose path is not in the manifest, or whose identity differs (a re-delivery: overwritten in
+  place, whatever its new modification time), is read whole; a file with the same identity is not
+  opened. A file copied with an old modification time (`rsync -a`) is read; one stamped in the future
+  holds nothing back. Entries are never dropped: a file removed and put back unchanged is not read
+  again (touch it to have it read).
+
+Size and modification time are what every fsspec listing gives in the same call, for thousands of
+files; an etag is not given by local disks nor named alike by object stores, and a checksum would mean
+reading every file each run. The blind spot: a re-delivery with the same size *and* the same
+modification time is not noticed.
+
+"Delivered last" (the contract's tie-break between rows of equal `payment_id` and `updated_at`) is the
+order in which the loader took the deliveries, which `_delivered_at` then `_delivery_seq` state:
+
+- deliveries first seen by a later run were delivered after those taken by earlier runs;
+- among the deliveries first seen by the same run: by modification time, then by path;
+- within a file: by line.
+
+`_delivered_at` is the file's modification time kept within [the latest `_delivered_at` already taken,
+the run's start]: the modification time for a file delivered normally, never earlier than a delivery
+already taken (an old-mtime copy seen late counts as delivered after everything before it) nor later
+than the run (a future mtime). `_delivery_seq` is the record's position in everything this loader has
+taken from the folder (the manifest's `next_seq` when the delivery is taken, plus the line number), so
+it alone orders every record ever taken, and dlt's merge keeps the latest of equal (payment_id,
+`_version`) rows within a package. A re-delivered file's rows replace the versions they correct (raw
+merges on (payment_id, `_version`)).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import dlt
@@ -20,7 +48,7 @@ from dlt.sources.filesystem import FileItemDict, glob_files
 
 from loaders.records import Payment
 from loaders.sources.landing import Batch, raw_table_hints
-from loaders.sources.payments_files.helpers import read_csv_records
+from loaders.sources.payments_files.helpers import Delivery, Manifest, read_csv_records
 
 SOURCE = "payments_files"
 FILE_GLOB = "payments_*.csv"
@@ -29,15 +57,12 @@ FILE_GLOB = "payments_*.csv"
 @dlt.source(name=SOURCE)
 def payments_files(bucket_url: str = dlt.config.value, file_glob: str = FILE_GLOB) -> Any:
     @dlt.resource(name="payments", **raw_table_hints("payment_id"))
-    def payments(
-        delivered=dlt.sources.incremental("_delivered_at", primary_key=()),
-    ) -> Iterator[Any]:
+    def payments() -> Iterator[Any]:
+        manifest = Manifest(dlt.current.resource_state())
+        started = datetime.now(UTC)
         config = FilesystemConfiguration(bucket_url=bucket_url)
         fs_client, _ = fsspec_from_config(config)
-        files = sorted(
-            glob_files(fs_client, config.bucket_url, file_glob),
-            key=lambda file: (file["modification_date"], file["file_name"]),
-        )
+        listed = {file["relative_path"]: file for file in glob_files(fs_client, config.bucket_url, file_glob)}
         batch = Batch(
             SOURCE,
             "payments",
@@ -46,29 +71,33 @@ def payments_files(bucket_url: str = dlt.config.value, file_glob: str = FILE_GLO
             extra_columns={"_source_file": pa.string()},
             dead_letter_identity="location",
         )
-        for file in files:
-            if delivered.start_value is not None and file["modification_date"] < delivered.start_value:
-                continue
-            yield from read_file(FileItemDict(file, fs_client), batch)
+        for delivery in manifest.new_deliveries(listed.values(), started):
+            first_seq = manifest.next_seq
+            file = FileItemDict(listed[delivery.path], fs_client)
+            last_line = yield from read_file(file, delivery, first_seq, batch)
+            manifest.take(delivery, last_line)
         yield from batch.finish()
 
     return payments
 
 
-def read_file(file: FileItemDict, batch: Batch) -> Iterator[Any]:
-    name, delivered_at = file["file_name"], file["modification_date"]
+def read_file(file: FileItemDict, delivery: Delivery, first_seq: int, batch: Batch) -> Iterator[Any]:
+    """Land or dead-letter every record of one delivery; returns the last line number read."""
+    last_line = 0
     with file.open(mode="rb") as stream:
         for record in read_csv_records(stream):
-            location = f"{name} line {record.line}"
+            last_line = max(last_line, record.line)
+            location = f"{delivery.name} line {record.line}"
             if record.fields is None:
-                batch.dead_letter(record.raw_text, location, record.error or "unreadable", delivered_at)
+                batch.dead_letter(record.raw_text, location, record.error or "unreadable", delivery.delivered_at)
                 continue
             batch.add(
                 record.fields,
                 record.raw_text,
                 location,
-                delivered_at=delivered_at,
-                delivery_seq=record.line,
-                _source_file=name,
+                delivered_at=delivery.delivered_at,
+                delivery_seq=first_seq + record.line,
+                _source_file=delivery.name,
             )
     yield from batch.drain()
+    return last_line
