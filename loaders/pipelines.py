@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dlt
+from dlt.common.schema.typing import C_DLT_LOAD_ID
 from dlt.common.storages.exceptions import StorageException
 
 from loaders.settings import Settings
@@ -35,14 +36,25 @@ os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 
 @dataclass(frozen=True)
 class LoadReport:
+    """What one `load_source` call landed: the packages a crash left behind, then the new extract.
+
+    `landed`/`dead_lettered` and `load_ids` cover both; `resumed_load_ids` names the packages that were
+    finished rather than extracted by this call (empty when nothing was pending).
+    """
+
     source: str
     landed: int
     dead_lettered: int
     load_ids: tuple[str, ...]
+    resumed_load_ids: tuple[str, ...] = ()
 
     @property
     def extracted(self) -> int:
         return self.landed + self.dead_lettered
+
+    @property
+    def resumed_packages(self) -> int:
+        return len(self.resumed_load_ids)
 
 
 def destination(settings: Settings) -> Any:
@@ -71,7 +83,12 @@ class LocalStateDamaged(RuntimeError):
 
 
 def load_source(settings: Settings, source: str, on_reset: Callable[..., None] | None = None) -> LoadReport:
-    """Land one source. Packages a crashed run left behind are finished first (dlt's resume).
+    """Land one source: first the packages a crashed run left behind, then what is new, in one call.
+
+    dlt's `run` loads pending packages and returns without extracting, so a scheduler calling it once
+    per run would land data that arrived during the outage only a run later. Here the pending
+    packages are loaded first (their cursors and manifests are already in the local state, committed
+    with them), then the source is extracted from there and loaded.
 
     A run killed while dlt was writing its local working folder can leave it unreadable (a schema
     file missing, a state file cut short). That folder is only a cache of what the destination holds:
@@ -80,32 +97,40 @@ def load_source(settings: Settings, source: str, on_reset: Callable[..., None] |
     packages held is re-read from the source and merges onto itself.
     """
     try:
-        pipe = _run(settings, source)
+        return _run(settings, source)
     except LocalStateDamaged as damaged:
         if on_reset is not None:
             on_reset(reason=str(damaged))
         shutil.rmtree(settings.pipelines_dir() / pipeline_name(source), ignore_errors=True)
-        pipe = _run(settings, source)
-    return _report(pipe, source)
+        return _run(settings, source)
 
 
 def pipeline_name(source: str) -> str:
     return f"elt_{source}"
 
 
-def _run(settings: Settings, source: str) -> dlt.Pipeline:
+def _run(settings: Settings, source: str) -> LoadReport:
     step = "attach"
     try:
         pipe = pipeline(settings, source)
+        step = "resume"
+        resumed = pipe.run()  # no data: syncs with the destination, loads pending packages if any
+        resumed_ids = tuple(resumed.loads_ids) if resumed is not None else ()
+        resumed_counts = _landed_counts(pipe, resumed_ids)
         step = "run"
         pipe.run(SOURCES[source]())
-        return pipe
+        new_counts, new_ids = _trace_counts(pipe)
     except Exception as exc:
         cause = innermost_cause(exc)
         failed_step = getattr(exc, "step", step)
         if failed_step != "extract" and isinstance(cause, (OSError, StorageException, json.JSONDecodeError)):
             raise LocalStateDamaged(f"{type(cause).__name__} at dlt step {failed_step}") from exc
         raise
+    counts = dict(resumed_counts)
+    for table, count in new_counts.items():
+        counts[table] = counts.get(table, 0) + count
+    dead = counts.pop(DEAD_LETTERS_TABLE, 0)
+    return LoadReport(source, sum(counts.values()), dead, resumed_ids + new_ids, resumed_ids)
 
 
 def innermost_cause(exc: BaseException) -> BaseException:
@@ -115,16 +140,38 @@ def innermost_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _report(pipe: dlt.Pipeline, source: str) -> LoadReport:
+def _trace_counts(pipe: dlt.Pipeline) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Rows per data table as the last run normalized them, and the load ids it loaded."""
     counts: dict[str, int] = {}
     load_ids: list[str] = []
     for step in pipe.last_trace.steps:
         info = step.step_info
         if step.step == "normalize" and info is not None:
             for table, count in info.row_counts.items():
-                counts[table] = counts.get(table, 0) + count
+                if not table.startswith("_dlt"):
+                    counts[table] = counts.get(table, 0) + count
         if step.step == "load" and info is not None:
             load_ids.extend(info.loads_ids)
-    dead = counts.pop(DEAD_LETTERS_TABLE, 0)
-    landed = sum(count for table, count in counts.items() if not table.startswith("_dlt"))
-    return LoadReport(source, landed, dead, tuple(load_ids))
+    return counts, tuple(load_ids)
+
+
+def _landed_counts(pipe: dlt.Pipeline, load_ids: tuple[str, ...]) -> dict[str, int]:
+    """Rows per data table that these (resumed) packages hold in the warehouse.
+
+    A package normalized by the killed run has no counts in this process; the warehouse has them,
+    stamped with the package's load id, until a later load replaces those versions.
+    """
+    if not load_ids:
+        return {}
+    tables = [table["name"] for table in pipe.default_schema.data_tables() if C_DLT_LOAD_ID in table.get("columns", {})]
+    placeholders = ", ".join(["%s"] * len(load_ids))
+    counts: dict[str, int] = {}
+    with pipe.sql_client() as client:
+        for table in tables:
+            rows = client.execute_sql(
+                f"select count(*) from {client.make_qualified_table_name(table)}"
+                f" where {C_DLT_LOAD_ID} in ({placeholders})",
+                *load_ids,
+            )
+            counts[table] = int(rows[0][0]) if rows else 0
+    return counts
