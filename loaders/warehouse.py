@@ -11,10 +11,14 @@ from loaders.settings import Settings
 
 @contextlib.contextmanager
 def connect(settings: Settings, read_only: bool = True) -> Iterator[Any]:
+    """A connection whose session is in UTC, as dbt's are, whatever the host's or the server's default zone."""
     if settings.target == "duckdb":
         import duckdb
 
         conn = duckdb.connect(str(settings.duckdb_path), read_only=read_only)
+        # A SET, not connect(config=...): DuckDB refuses a second in-process connection to the same file
+        # with a different configuration than the first (dlt's, say).
+        conn.execute("set TimeZone = 'UTC'")
     else:
         import psycopg2
 
@@ -25,6 +29,7 @@ def connect(settings: Settings, read_only: bool = True) -> Iterator[Any]:
             user=pg.user,
             password=pg.password.get_secret_value(),
             dbname=pg.dbname,
+            options="-c timezone=UTC",
         )
         conn.autocommit = True
     try:

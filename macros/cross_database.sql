@@ -100,3 +100,12 @@
 {% macro utc_date(expression) -%}
     cast(({{ expression }} at time zone 'UTC') as date)
 {%- endmacro %}
+
+
+{#- Pre-hook of every model and seed: the session reads and shows times in UTC (contract 2.1). DuckDB's
+    sessions are pinned in profiles.yml too; dbt-postgres has no profile field for it. The SQL does not
+    rely on this pin (safe_timestamp and utc_date name UTC themselves); it keeps what a session prints
+    and any text cast by a later change from depending on the server's default. Same spelling on both. -#}
+{% macro pin_session_to_utc() -%}
+    set timezone = 'UTC'
+{%- endmacro %}
