@@ -2,11 +2,16 @@
 
 PostgreSQL is the server the PG* variables point at, or else a throwaway one this session starts from
 the machine's server binaries. Each test gets its own database (PostgreSQL) or file (DuckDB).
+
+The whole suite runs off UTC: the process's time zone is Asia/Kolkata (+05:30, inherited by the dbt
+subprocesses and by DuckDB sessions that are not pinned), and the throwaway server's default is
+America/New_York, so a timestamp that any piece reads in a local zone instead of UTC makes a test fail.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +22,10 @@ from tests.support.postgres import throwaway_postgres
 from tests.support.project import Project, Warehouse
 
 PG_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+
+HOST_TIME_ZONE = "Asia/Kolkata"
+os.environ["TZ"] = HOST_TIME_ZONE
+time.tzset()
 
 
 @pytest.fixture(scope="session", autouse=True)

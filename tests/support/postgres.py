@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL server for the test suite, started from the machine's server binaries.
 
 Used when no PG* variable points at a server. PostgreSQL refuses to run as root, so as root the server
-runs as the `postgres` system user, with its data in a temporary folder it owns.
+runs as the `postgres` system user, with its data in a temporary folder it owns. Its default time zone is
+deliberately not UTC (SERVER_TIME_ZONE): every session the project opens must pin UTC or not depend on it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+SERVER_TIME_ZONE = "America/New_York"
 
 
 def server_binaries() -> Path:
@@ -56,7 +59,8 @@ def throwaway_postgres() -> Iterator[dict[str, str]]:
     )
     options = (
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50 "
+        f"-c timezone={SERVER_TIME_ZONE}"
     )
     subprocess.run(
         _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"]),
