@@ -116,9 +116,16 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from loaders.harness import ExitCode, run_dbt
+    from loaders.locking import RunLocked, run_lock
     from loaders.settings import Settings
 
-    outcome = run_dbt(Settings.from_env(), ["build", *args.dbt_args])
+    settings = Settings.from_env()
+    try:
+        with run_lock(settings):
+            outcome = run_dbt(settings, ["build", *args.dbt_args])
+    except RunLocked as exc:
+        print(f"elt build FAILED(locked): {exc}")
+        return int(ExitCode.LOCKED)
     print(
         f"elt build: models built={outcome.models_built} failed={outcome.models_failed}; "
         f"tests passed={outcome.tests_passed} failed={outcome.tests_failed}"

@@ -1,4 +1,16 @@
-"""One run at a time per warehouse: a lock file beside the DuckDB file, an advisory lock on PostgreSQL."""
+"""Two locks per warehouse.
+
+- The **run lock**: one `elt` command that writes (run, load, build, replay) at a time. A second one is
+  refused at once (exit code LOCKED) rather than queued: a scheduler that fires while the previous run is
+  still going should skip, not pile up. A lock file beside the DuckDB file; an advisory lock on
+  PostgreSQL.
+- The **writer lock**: every writer of the warehouse, whoever started it — the loaders while they load,
+  and every dbt model and seed, including a plain `dbt build` started by hand from the project root
+  (the project's own pre-hook `serialize_writers()` takes it inside each model's transaction). A second
+  writer waits. This is what lets a model read "the loads I have not consumed" and record them as
+  consumed without a load committing in between. On DuckDB the database file itself admits one
+  writing process at a time; the harness's loaders and dbt take turns under the run lock.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +21,9 @@ from collections.abc import Iterator
 
 from loaders.settings import Settings
 from loaders.warehouse import connect
+
+# The same name as the dbt macro `writer_lock_name()`; PostgreSQL's hashtext() makes it the lock key.
+WRITER_LOCK_NAME = "elt:warehouse-writer"
 
 
 class RunLocked(RuntimeError):
@@ -37,3 +52,18 @@ def run_lock(settings: Settings) -> Iterator[None]:
             yield
         finally:
             cursor.execute("select pg_advisory_unlock(%s)", (key,))
+
+
+@contextlib.contextmanager
+def writer_lock(settings: Settings) -> Iterator[None]:
+    """Wait until no other writer (a dbt model, another loader) holds the warehouse, then hold it."""
+    if settings.target == "duckdb":
+        yield  # DuckDB's own file lock: one writing process at a time
+        return
+    with connect(settings, read_only=False) as conn:
+        cursor = conn.cursor()
+        cursor.execute("select pg_advisory_lock(hashtext(%s))", (WRITER_LOCK_NAME,))
+        try:
+            yield
+        finally:
+            cursor.execute("select pg_advisory_unlock(hashtext(%s))", (WRITER_LOCK_NAME,))

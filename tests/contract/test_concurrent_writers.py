@@ -1,0 +1,91 @@
+"""One writer at a time, whoever starts dbt: a plain `dbt build` from the project root started at the same
+moment as a scheduled `elt run` (new data waiting in every source) leaves exactly what a full refresh
+gives, and the next run is clean.
+
+On PostgreSQL both finish: each model's transaction and each load wait for the same advisory lock. On
+DuckDB the database file admits one writing process; the other one fails with DuckDB's own lock error,
+having changed nothing, and the next run lands and builds what it did not.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from loaders.harness import ExitCode
+from loaders.simulate import SimulationConfig, generate
+from tests.contract.records import assert_full_refresh_reproduces
+from tests.support.project import Project
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+WORLD = SimulationConfig(seed=23, customers=30, orders_per_day=60, late_dimension_rate=0.3, invalid_rate=0.1)
+LOCKED_OUT = "Could not set lock on file"
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "DBT_PROFILES_DIR"}
+    return subprocess.Popen(args, cwd=PROJECT_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def test_plain_dbt_build_beside_elt_run_converges(project: Project, tmp_path: Path) -> None:
+    generate(project.root, WORLD, through_day=1)
+    project.run()
+    generate(project.root, WORLD, through_day=3)  # every source has news for the scheduled run
+
+    dbt_log, elt_log = tmp_path / "dbt.log", tmp_path / "elt.log"
+    plain_dbt = start([str(Path(sys.executable).with_name("dbt")), "build"], dbt_log)
+    elt_run = start([sys.executable, "-m", "loaders.cli", "run"], elt_log)
+    codes = (plain_dbt.wait(timeout=600), elt_run.wait(timeout=600))
+    outputs = (dbt_log.read_text(), elt_log.read_text())
+
+    if project.warehouse.target == "postgres":
+        assert codes == (0, ExitCode.OK), "\n\n".join(line for o in outputs for line in o.splitlines() if "rror" in line)
+    else:
+        assert 0 in codes, outputs
+        for code, output in zip(codes, outputs, strict=True):
+            assert code == 0 or LOCKED_OUT in output, output[-3000:]
+
+    # whatever interleaving happened, the next scheduled run is clean and equals a full refresh
+    code, line = project.elt_run()
+    assert code == ExitCode.OK, line
+    assert_full_refresh_reproduces(project)
+
+
+def test_plain_dbt_build_waits_while_a_loader_holds_the_warehouse(project: Project, tmp_path: Path) -> None:
+    """The mechanism itself: while a load is in progress (the writer lock held, or DuckDB's file open for
+    writing), a plain `dbt build` changes nothing — it waits on PostgreSQL, it fails on DuckDB."""
+    import time
+
+    from loaders.locking import writer_lock
+    from loaders.warehouse import connect
+
+    generate(project.root, WORLD, through_day=1)
+    project.run()
+    generate(project.root, WORLD, through_day=2)
+    project.load()  # landed, not yet built: the models have loads to consume
+    consumed = "select count(*) from ops.dbt_consumed"
+    before = project.scalar(consumed)
+
+    log = tmp_path / "dbt.log"
+    if project.warehouse.target == "postgres":
+        waiting = "select count(*) from pg_locks where locktype = 'advisory' and not granted"
+        with writer_lock(project.settings):
+            plain_dbt = start([str(Path(sys.executable).with_name("dbt")), "build"], log)
+            while plain_dbt.poll() is None and not project.scalar(waiting):
+                time.sleep(0.2)
+            assert plain_dbt.poll() is None, log.read_text()[-2000:]  # it queued behind the loader
+            time.sleep(2)
+            assert project.scalar(consumed) == before
+        assert plain_dbt.wait(timeout=600) == 0, log.read_text()[-3000:]
+    else:
+        with connect(project.settings, read_only=False):  # a loader's connection
+            plain_dbt = start([str(Path(sys.executable).with_name("dbt")), "build"], log)
+            assert plain_dbt.wait(timeout=600) != 0
+        assert LOCKED_OUT in log.read_text()
+        assert project.scalar(consumed) == before
+        code, line = project.elt_run()
+        assert code == ExitCode.OK, line
+    assert project.scalar(consumed) > before
+    assert_full_refresh_reproduces(project)
