@@ -41,7 +41,8 @@ def test_plain_dbt_build_beside_elt_run_converges(project: Project, tmp_path: Pa
     outputs = (dbt_log.read_text(), elt_log.read_text())
 
     if project.warehouse.target == "postgres":
-        assert codes == (0, ExitCode.OK), "\n\n".join(line for o in outputs for line in o.splitlines() if "rror" in line)
+        errors = [line for output in outputs for line in output.splitlines() if "rror" in line]
+        assert codes == (0, ExitCode.OK), "\n".join(errors)
     else:
         assert 0 in codes, outputs
         for code, output in zip(codes, outputs, strict=True):
