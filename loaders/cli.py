@@ -51,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments passed to dbt build")
     build.set_defaults(handler=cmd_build)
 
+    replay = commands.add_parser(
+        "replay",
+        help="judge already-landed versions again after a change of the rules or seeds (dbt build)",
+        epilog=EXIT_CODES,
+    )
+    replay.add_argument(
+        "--dry-run", action="store_true", help="print per table how many versions would be released or quarantined"
+    )
+    replay.add_argument("--verbose", action="store_true", help="with --dry-run: list their keys")
+    replay.set_defaults(handler=cmd_replay)
+
     simulate = commands.add_parser("simulate", help="generate or serve the deterministic sample sources")
     sim_commands = simulate.add_subparsers(dest="sim_command", required=True, metavar="SIM_COMMAND")
     generate = sim_commands.add_parser("generate", help="write the world as of day N into a folder")
@@ -133,6 +144,30 @@ def cmd_build(args: argparse.Namespace) -> int:
     if outcome.models_failed or (outcome.returncode and not outcome.tests_failed):
         return int(ExitCode.BUILD_FAILED)
     return int(ExitCode.TESTS_FAILED if outcome.tests_failed else ExitCode.OK)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from loaders.harness import ExitCode
+    from loaders.locking import RunLocked, run_lock
+    from loaders.replay import PreviewFailed, preview
+    from loaders.settings import Settings
+
+    if not args.dry_run:
+        return cmd_build(argparse.Namespace(dbt_args=[]))
+    settings = Settings.from_env()
+    try:
+        with run_lock(settings):
+            changes = preview(settings)
+    except RunLocked as exc:
+        print(f"elt replay FAILED(locked): {exc}")
+        return int(ExitCode.LOCKED)
+    except PreviewFailed as exc:
+        print(f"elt replay FAILED: {exc}")
+        return int(ExitCode.BUILD_FAILED)
+    print("elt replay --dry-run: versions whose verdict the pending rules and seeds change")
+    for change in changes:
+        print(change.describe(verbose=args.verbose))
+    return int(ExitCode.OK)
 
 
 def simulation_config(args: argparse.Namespace):

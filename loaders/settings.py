@@ -72,6 +72,8 @@ class Settings(BaseModel):
             values["target"] = env["ELT_TARGET"]
         if env.get("ELT_DUCKDB_PATH"):
             values["duckdb_path"] = Path(env["ELT_DUCKDB_PATH"]).resolve()
+        if env.get("ELT_PROJECT_DIR"):  # another copy of the dbt project (a fork's, a test's)
+            values["project_dir"] = Path(env["ELT_PROJECT_DIR"]).resolve()
         if env.get("ELT_STATE_DIR"):
             values["state_dir"] = Path(env["ELT_STATE_DIR"]).resolve()
         return cls(**values)

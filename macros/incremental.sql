@@ -70,8 +70,11 @@
 {%- endmacro %}
 
 {#- The post-hooks of an intermediate model: publish, then record the loads and the judged-against
-    batches it consumed. -#}
+    batches it consumed. None in a replay preview, which is thrown away. -#}
 {% macro evaluation_post_hooks(loads_of, judged_against=[]) -%}
+    {%- if var('replay_preview_schema', none) -%}
+        {{ return([]) }}  {#- a preview (elt replay --dry-run) consumes nothing -#}
+    {%- endif -%}
     {%- set hooks = ["{{ publish_batch() }}", "{{ record_consumed('raw_" ~ loads_of ~ "') }}"] -%}
     {%- for producer in judged_against -%}
         {%- do hooks.append("{{ record_consumed('" ~ producer ~ "') }}") -%}
