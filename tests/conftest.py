@@ -10,6 +10,7 @@ America/New_York, so a timestamp that any piece reads in a local zone instead of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -82,6 +83,18 @@ def _fresh_warehouse(request: pytest.FixtureRequest, target: str, folder: Path) 
 @pytest.fixture(params=["duckdb", "postgres"])
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
     yield from _fresh_warehouse(request, request.param, tmp_path)
+
+
+@pytest.fixture
+def fresh_warehouses(request: pytest.FixtureRequest, warehouse: Warehouse):
+    """Makes more empty warehouses of the same kind as `warehouse`: `with fresh_warehouses(folder) as wh:`
+    (a property test needs one per example)."""
+
+    @contextlib.contextmanager
+    def make(folder: Path) -> Iterator[Warehouse]:
+        yield from _fresh_warehouse(request, warehouse.target, folder)
+
+    return make
 
 
 @pytest.fixture

@@ -6,39 +6,18 @@ refresh gives. `elt replay --dry-run` says so beforehand, per table, and changes
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from tests.contract.records import assert_full_refresh_reproduces, customer, delivered, order, payment
+from tests.support.dbt_project import copy_of_the_dbt_project, edit
 from tests.support.project import Project
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-DBT_PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "selectors.yml", "models", "macros", "seeds", "tests/dbt")
-
-
-def copy_of_the_dbt_project(dest: Path) -> Path:
-    for name in DBT_PROJECT_FILES:
-        source, target = PROJECT_DIR / name, dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target)
-        else:
-            shutil.copy(source, target)
-    return dest
 
 
 def elt(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "loaders.cli", *args], env=dict(os.environ), capture_output=True, text=True
     )
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new))
 
 
 def test_a_rule_or_seed_change_is_applied_without_full_refresh(project: Project, tmp_path, monkeypatch) -> None:
