@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint sql-lint clean
+.PHONY: install run test lint sql-lint proof clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: install
 ## make test: lint (ruff; sqlfluff on DuckDB and PostgreSQL inside pytest) and every test on both warehouses
 test: install lint
 	$(BIN)/pytest
+
+## make proof: the convergence property (any sequence of invocations = a full refresh) with a large,
+## random budget on both warehouses; EXAMPLES=N per warehouse (default 50). Long: about 1 min an example.
+proof: install
+	PROOF_EXAMPLES=$(or $(EXAMPLES),50) PROOF_RANDOM=1 $(BIN)/pytest tests/contract/test_convergence_property.py
 
 lint: install
 	$(BIN)/ruff check loaders tests
