@@ -1,8 +1,8 @@
 """Contract 2.1 "a function of the landed data", over a multi-day simulated story.
 
 Five simulated days (late versions, late and re-delivered files, damaged rows, late customers, invalid
-records, API faults), one `elt run` per day with no lookback (`lookback_loads: 0`) so the incremental path alone does the
-work; then `dbt build --full-refresh` must leave the canonical tables and the open quarantine rows
+records, API faults), one `elt run` per day with no lookback (`lookback_loads: 0`) so the incremental
+path alone does the work; then `dbt build --full-refresh` must leave the canonical tables and the open quarantine rows
 exactly as the incremental runs left them, and every landed version must be accounted for.
 """
 
