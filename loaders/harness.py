@@ -61,6 +61,7 @@ class DbtOutcome:
 
 
 def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
+    from loaders.indexes import ensure_raw_indexes
     from loaders.locking import writer_lock
     from loaders.pipelines import load_source
 
@@ -71,6 +72,7 @@ def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
         try:
             with writer_lock(settings):
                 report = load_source(settings, source, on_reset=partial(log_event, "local_state_reset", source=source))
+                ensure_raw_indexes(settings, source)
         except Exception as exc:  # one source's failure must not hide the others'
             message = root_cause(exc)
             log_event("load_failed", source=source, error=message)

@@ -69,13 +69,18 @@
     having count(*) > 0
 {%- endmacro %}
 
-{#- The post-hooks of an intermediate model: publish, then record the loads and the judged-against
-    batches it consumed. None in a replay preview, which is thrown away. -#}
+{#- The post-hooks of an intermediate model: fresh planner statistics (the next models join it at once),
+    publish, then record the loads and the judged-against batches it consumed. None in a replay preview,
+    which is thrown away. -#}
 {% macro evaluation_post_hooks(loads_of, judged_against=[]) -%}
     {%- if var('replay_preview_schema', none) -%}
         {{ return([]) }}  {#- a preview (elt replay --dry-run) consumes nothing -#}
     {%- endif -%}
-    {%- set hooks = ["{{ publish_batch() }}", "{{ record_consumed('raw_" ~ loads_of ~ "') }}"] -%}
+    {%- set hooks = [
+        "{{ refresh_statistics() }}",
+        "{{ publish_batch() }}",
+        "{{ record_consumed('raw_" ~ loads_of ~ "') }}",
+    ] -%}
     {%- for producer in judged_against -%}
         {%- do hooks.append("{{ record_consumed('" ~ producer ~ "') }}") -%}
     {%- endfor -%}
@@ -164,4 +169,17 @@
         "{{ delete_keys_without_good_version('" ~ upstream ~ "', '" ~ key ~ "') }}",
         "{{ record_consumed('" ~ upstream ~ "') }}",
     ]) }}
+{%- endmacro %}
+
+{#- PostgreSQL plans the next model's joins on this table's statistics; autovacuum refreshes them only
+    later, and a plan made on the statistics of the table before its rewrite can take minutes. -#}
+{% macro refresh_statistics() -%}
+    {{ return(adapter.dispatch('refresh_statistics', 'elt')()) }}
+{%- endmacro %}
+
+{% macro default__refresh_statistics() -%}
+    analyze {{ this }}
+{%- endmacro %}
+
+{% macro duckdb__refresh_statistics() -%}
 {%- endmacro %}
