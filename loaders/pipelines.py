@@ -6,6 +6,7 @@ from the one warehouse configuration (`Settings`), the same one dbt's `profiles.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import dlt
-from dlt.common.schema.typing import C_DLT_LOAD_ID
+from dlt.common.schema.typing import C_DLT_LOAD_ID, LOADS_TABLE_NAME, PIPELINE_STATE_TABLE_NAME
 from dlt.common.storages.exceptions import StorageException
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from loaders.settings import Settings
 from loaders.sources.app_db import app_db
@@ -114,6 +116,7 @@ def _run(settings: Settings, source: str) -> LoadReport:
     try:
         pipe = pipeline(settings, source)
         step = "resume"
+        _forget_uncommitted_state_rows(pipe)
         resumed = pipe.run()  # no data: syncs with the destination, loads pending packages if any
         resumed_ids = tuple(resumed.loads_ids) if resumed is not None else ()
         resumed_counts = _landed_counts(pipe, resumed_ids)
@@ -138,6 +141,34 @@ def innermost_cause(exc: BaseException) -> BaseException:
     while exc.__cause__ is not None:
         exc = exc.__cause__
     return exc
+
+
+def _forget_uncommitted_state_rows(pipe: dlt.Pipeline) -> None:
+    """Delete the state rows that pending packages already wrote, so their resume can write them again.
+
+    A load job commits in the warehouse, then dlt records locally that it is done; a kill between the
+    two makes the resume run the job again. Data tables merge from a staging table, so that is
+    harmless, but `_dlt_pipeline_state` is appended to and its `_dlt_id` is unique on PostgreSQL: the
+    repeated insert would fail the package on every run after. Rows of a load that is not in
+    `_dlt_loads` are not state yet (dlt restores state only from completed loads), and the package
+    that wrote them writes them again.
+    """
+    pending = tuple(pipe.list_normalized_load_packages())
+    if not pending:
+        return
+    placeholders = ", ".join(["%s"] * len(pending))
+    with pipe.sql_client() as client:
+        if not client.has_dataset():
+            return
+        state = client.make_qualified_table_name(PIPELINE_STATE_TABLE_NAME)
+        loads = client.make_qualified_table_name(LOADS_TABLE_NAME)
+        # no such table: killed before the first load created them, nothing to forget
+        with contextlib.suppress(DatabaseUndefinedRelation):
+            client.execute_sql(
+                f"delete from {state} where {C_DLT_LOAD_ID} in ({placeholders})"
+                f" and {C_DLT_LOAD_ID} not in (select load_id from {loads})",
+                *pending,
+            )
 
 
 def _trace_counts(pipe: dlt.Pipeline) -> tuple[dict[str, int], tuple[str, ...]]:
