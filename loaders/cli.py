@@ -19,7 +19,13 @@ EXIT_CODES = """exit codes: 0 everything succeeded; 1 a loader failed; 2 a dbt m
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["build"] and argv[1:2] not in (["-h"], ["--help"]):
+        # every argument after `build` is dbt's, options included (`--select orders+ --full-refresh`),
+        # which argparse cannot take as a remainder
+        args = argparse.Namespace(command="build", dbt_args=argv[1:], handler=cmd_build)
+    else:
+        args = parser.parse_args(argv)
     # dlt reads .dlt/config.toml and .dlt/secrets.toml from the project, wherever elt is called from.
     os.environ.setdefault("DLT_PROJECT_DIR", str(PROJECT_DIR))
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")

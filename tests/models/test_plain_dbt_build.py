@@ -35,3 +35,25 @@ def test_plain_dbt_build_from_the_project_root(project) -> None:
         "payments",
         "products",
     ]
+
+
+def test_elt_build_passes_every_dbt_argument_through(project) -> None:
+    """The on-call rebuild of one model and its children: `elt build --select orders+ --full-refresh`."""
+    from tests.contract.records import customer, order
+
+    project.app_db.upsert_customer(**customer("c1"))
+    project.api_store.add(order("o1"))
+    project.run()
+    before = project.snapshot()
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "loaders.cli", "build", "--select", "orders+", "--full-refresh"],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert proc.stdout.startswith("elt build: models built=1 failed=0;"), proc.stdout  # orders, nothing else
+    assert project.snapshot() == before
