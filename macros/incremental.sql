@@ -30,7 +30,7 @@
 
 {#- A subquery: the batch ids of `producer` this model has not consumed yet. -#}
 {% macro unconsumed_batches(producer) -%}
-    select published.batch_id
+    select distinct published.batch_id
     from ({{ published_batches(producer) }}) as published
     where published.batch_id not in ({{ consumed_batches(producer) }})
 {%- endmacro %}
