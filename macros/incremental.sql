@@ -88,26 +88,26 @@
 {%- endmacro %}
 
 {#- What a rule set's verdicts depend on besides the versions themselves: the rules' text and the
-    seeds' codes. Returns {fingerprint, changed}: `changed` when the last batch this model published
-    was evaluated under another fingerprint, so every version must be judged again. -#}
+    seeds' codes. Returns {fingerprint: a SQL expression of their digest, changed}: `changed` when the
+    last batch this model published was evaluated under another fingerprint, so every version must be
+    judged again. The digest is computed by the warehouse from the seed tables as they are (a partial
+    selection that skips `dbt seed` keeps the old codes and the old fingerprint). -#}
 {% macro rule_inputs(rules_text, seeds) -%}
-    {%- set parts = [rules_text] -%}
-    {%- set result = {'fingerprint': '', 'changed': false} -%}
-    {%- if execute -%}
-        {%- for seed, column in seeds.items() | sort -%}
-            {%- set codes = run_query(
-                "select " ~ column ~ " from " ~ ref(seed) ~ " order by " ~ column
-            ).columns[0].values() -%}
-            {%- do parts.append(seed ~ ':' ~ (codes | join(','))) -%}
-        {%- endfor -%}
-        {%- do result.update({'fingerprint': local_md5(parts | join('\n'))}) -%}
-        {%- if is_incremental() -%}
-            {%- set stored = run_query(
-                "select rules_fingerprint from ops.dbt_batches where producer = '" ~ model.name
-                ~ "' order by batch_seq desc limit 1"
-            ).columns[0].values() -%}
-            {%- do result.update({'changed': (stored | length == 0) or stored[0] != result.fingerprint}) -%}
-        {%- endif -%}
+    {%- set parts = [] -%}
+    {%- for seed, column in seeds.items() | sort -%}
+        {%- do parts.append(
+            "coalesce((select string_agg(" ~ column ~ ", ',' order by " ~ column ~ ") from " ~ ref(seed) ~ "), '')"
+        ) -%}
+    {%- endfor -%}
+    {%- set fingerprint = "md5('" ~ local_md5(rules_text) ~ "' || '|' || " ~ (parts | join(" || '|' || ")) ~ ")" -%}
+    {%- set result = {'fingerprint': fingerprint, 'changed': false} -%}
+    {%- if execute and is_incremental() -%}
+        {%- set current = run_query("select " ~ fingerprint).columns[0].values()[0] -%}
+        {%- set stored = run_query(
+            "select rules_fingerprint from ops.dbt_batches where producer = '" ~ model.name
+            ~ "' order by batch_seq desc limit 1"
+        ).columns[0].values() -%}
+        {%- do result.update({'changed': (stored | length == 0) or stored[0] != current}) -%}
     {%- endif -%}
     {{ return(result) }}
 {%- endmacro %}
@@ -133,7 +133,7 @@
             ) = 1
         ) as is_last_good,
         cast('{{ invocation_id }}' as varchar(64)) as batch_id,
-        cast('{{ inputs.fingerprint }}' as varchar(64)) as rules_fingerprint,
+        cast({{ inputs.fingerprint }} as varchar(64)) as rules_fingerprint,
         {{ evaluation_time() }} as evaluated_at
     from (
         select

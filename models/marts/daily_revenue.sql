@@ -36,9 +36,9 @@ payments as (
     where
         is_last_good
         and status in ('succeeded', 'refunded')
-        {%- if is_incremental() %}
+    {%- if is_incremental() %}
         and {{ utc_date('paid_at') }} in (select touched_dates.revenue_date from touched_dates)
-        {%- endif %}
+    {%- endif %}
 
 ),
 
