@@ -36,18 +36,49 @@ ORDERS_PATH = "/v1/orders"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
-Fault = Literal["ok", "429", "500", "502", "503", "504", "drop", "truncate", "slow"]
+Fault = Literal[
+    "ok",
+    # transient: a client must retry them (contract 1.1), or, for the last three, read on
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "drop",
+    "truncate",
+    "slow",
+    "not_json",
+    "truncate_json",
+    "empty_page",
+    # fatal: "any other 4xx is fatal for that run"
+    "400",
+    "401",
+    "403",
+    "404",
+]
 TRANSIENT_FAULTS: tuple[Fault, ...] = ("429", "500", "502", "503", "504", "drop", "truncate")
+FATAL_FAULTS: tuple[Fault, ...] = ("400", "401", "403", "404")
+_STATUS_FAULTS = ("429", "500", "502", "503", "504", *FATAL_FAULTS)
+NOT_JSON_BODY = b"<html><head><title>Service Unavailable</title></head><body>upstream hiccup</body></html>"
 
 
 class FaultPlan(BaseModel):
     """Which requests (numbered from 1, every path, in arrival order) get which fault.
 
     The `sequence` decides the first requests ("ok" for a normal answer); after it, every `every_nth`
-    request gets `fault`; otherwise each request gets a transient fault with probability `rate`, drawn
-    from (seed, request number) so a replay meets the same faults. "slow" answers normally after
-    `slow_seconds` (for client timeouts); "drop" closes the connection without a response; "truncate"
-    promises more bytes in Content-Length than it sends.
+    request gets `fault`; otherwise each request gets one of `random_faults` with probability `rate`,
+    drawn from (seed, request number) so a replay meets the same faults.
+
+    - "429" (with `Retry-After: retry_after_seconds`), "500", "502", "503", "504": that status, a JSON
+      error body; "400", "401", "403", "404": the same, for the fatal answers.
+    - "slow": the normal answer after `slow_seconds` (beyond a client's timeout).
+    - "drop": the connection closes without a response.
+    - "truncate": Content-Length promises more bytes than are sent, then the connection closes.
+    - "truncate_json": a 200 whose body is the normal answer cut in half, with a Content-Length that
+      matches the cut (the transfer looks complete; the JSON is not).
+    - "not_json": a 200 with an HTML page (a proxy's or a captive portal's answer).
+    - "empty_page": a 200 with `"data": []` and a `next_cursor` that resumes where the request was (a
+      fresh token each time, as a service that scanned a shard with nothing visible would give).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -59,6 +90,7 @@ class FaultPlan(BaseModel):
     seed: int = 0
     retry_after_seconds: Annotated[int, Field(ge=0)] = 1
     slow_seconds: Annotated[float, Field(ge=0.0)] = 2.0
+    random_faults: tuple[Fault, ...] = TRANSIENT_FAULTS
 
     @classmethod
     def from_rate(cls, rate: float, seed: int = 0) -> FaultPlan:
@@ -72,7 +104,7 @@ class FaultPlan(BaseModel):
         if self.rate > 0.0:
             rng = Random(f"{self.seed}:{request_number}")
             if rng.random() < self.rate:
-                return rng.choice(TRANSIENT_FAULTS)
+                return rng.choice(self.random_faults)
         return "ok"
 
 
@@ -88,8 +120,13 @@ class OrdersQuery:
     after: SortKey | None
 
 
-def encode_cursor(key: SortKey) -> str:
-    raw = json.dumps(list(key), separators=(",", ":")).encode()
+START: SortKey = ("", "", 0)
+"""Before every served row: where a request without a cursor starts."""
+
+
+def encode_cursor(key: SortKey, hop: int | None = None) -> str:
+    """An opaque token for `key`; a `hop` makes another token for the same place (an empty page's)."""
+    raw = json.dumps([*key, hop] if hop is not None else list(key), separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -100,6 +137,8 @@ def decode_cursor(token: str) -> SortKey:
         raise BadRequest("cursor is not a token this API issued") from error
     match value:
         case [str(updated_at), str(order_id), int(seq)] if not isinstance(seq, bool):
+            return updated_at, order_id, seq
+        case [str(updated_at), str(order_id), int(seq), int(hop)] if not isinstance(seq, bool) and hop >= 0:
             return updated_at, order_id, seq
     raise BadRequest("cursor is not a token this API issued")
 
@@ -149,6 +188,7 @@ class _OrdersHttpServer(ThreadingHTTPServer):
         self.token = token.encode()
         self.faults = faults
         self.requests_served = 0
+        self.faults_from = 0  # the plan numbers the requests that came after this many
         self._lock = threading.Lock()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -158,10 +198,15 @@ class _OrdersHttpServer(ThreadingHTTPServer):
             return
         logger.exception("request failed")
 
-    def next_request_number(self) -> int:
+    def next_request_number(self) -> tuple[int, FaultPlan]:
+        """This request's number in the current plan, and the plan."""
         with self._lock:
             self.requests_served += 1
-            return self.requests_served
+            return self.requests_served - self.faults_from, self.faults
+
+    def change_plan(self, faults: FaultPlan) -> None:
+        with self._lock:
+            self.faults, self.faults_from = faults, self.requests_served
 
 
 class _OrdersHandler(BaseHTTPRequestHandler):
@@ -169,21 +214,27 @@ class _OrdersHandler(BaseHTTPRequestHandler):
     server_version = "simulated-shop-api/1"
 
     def do_GET(self) -> None:  # the name http.server dispatches to
-        faults = self.server.faults
-        fault = faults.fault_for(self.server.next_request_number())
+        number, faults = self.server.next_request_number()
+        fault = faults.fault_for(number)
         if fault == "drop":
             self.close_connection = True
             return
-        if fault in ("429", "500", "502", "503", "504"):
+        if fault in _STATUS_FAULTS:
             headers = {"Retry-After": str(faults.retry_after_seconds)} if fault == "429" else {}
-            self._send(int(fault), _error(int(fault), "injected fault, try again"), headers)
+            retry = "try again" if fault not in FATAL_FAULTS else "do not retry"
+            self._send(int(fault), _error(int(fault), f"injected fault, {retry}"), headers)
+            return
+        if fault == "not_json":
+            self._send(200, NOT_JSON_BODY, {}, content_type="text/html")
             return
         if fault == "slow":
             time.sleep(faults.slow_seconds)
-        status, body, headers = self._answer()
+        status, body, headers = self._answer(empty_page_hop=number if fault == "empty_page" else None)
+        if fault == "truncate_json" and status == 200:
+            body = body[: len(body) // 2]
         self._send(status, body, headers, truncate=fault == "truncate")
 
-    def _answer(self) -> tuple[int, bytes, dict[str, str]]:
+    def _answer(self, empty_page_hop: int | None = None) -> tuple[int, bytes, dict[str, str]]:
         url = urlsplit(self.path)
         if url.path.rstrip("/") != ORDERS_PATH:
             return 404, _error(404, f"no such resource; the orders are at {ORDERS_PATH}"), {}
@@ -194,6 +245,9 @@ class _OrdersHandler(BaseHTTPRequestHandler):
             query = parse_orders_query(parse_qs(url.query, keep_blank_values=True))
         except BadRequest as error:
             return 400, _error(400, str(error)), {}
+        if empty_page_hop is not None:
+            cursor = encode_cursor(query.after or START, hop=empty_page_hop)
+            return 200, ('{"data":[],"next_cursor":' + json.dumps(cursor) + "}").encode(), {}
         try:
             return 200, orders_page(self.server.store, query), {}
         except sqlite3.Error:
@@ -204,9 +258,16 @@ class _OrdersHandler(BaseHTTPRequestHandler):
         scheme, _, credentials = (self.headers.get("Authorization") or "").partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), self.server.token)
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str], truncate: bool = False) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str],
+        truncate: bool = False,
+        content_type: str = "application/json",
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         # A truncated answer promises the whole body and stops halfway, as a connection cut mid-transfer does.
         self.send_header("Content-Length", str(len(body) + (max(64, len(body)) if truncate else 0)))
         for name, value in headers.items():
@@ -278,6 +339,18 @@ class ApiServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self._faults
+
+    @faults.setter
+    def faults(self, plan: FaultPlan) -> None:
+        """Change the plan of a running server: its next request is the plan's request 1
+        (`requests_served` goes on counting)."""
+        self._faults = plan
+        if self._httpd is not None:
+            self._httpd.change_plan(plan)
 
     @property
     def requests_served(self) -> int:

@@ -1,10 +1,21 @@
-"""`app_db`: customers and products from the shop's OLTP database (contract 1.2), any SQLAlchemy URL."""
+"""`app_db`: customers and products from the shop's OLTP database (contract 1.2), any SQLAlchemy URL.
+
+The database is reached and both tables are found before anything is extracted: an unreachable
+database (a bad URL, a server down, a SQLite file that does not exist) fails the source with one line
+naming the setting to check, and no cursor moves. A SQLite URL is never allowed to create an empty
+database file where the real one was expected. The URL's password is never printed.
+
+Every column of a table is read, as text (the contract's and any column the source added since), so a
+new column lands in `_record`. SQLite stores anything in any column: a blob that is not UTF-8 text
+makes its row a dead letter (its bytes escaped in the raw text), never a failed run.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -19,46 +30,130 @@ TABLES: dict[str, tuple[type[SourceRecord], str]] = {
     "customers": (Customer, "id"),
     "products": (Product, "sku"),
 }
+CHECK = "check SOURCES__APP_DB__CREDENTIALS"
+
+
+class AppDbError(RuntimeError):
+    """The app database cannot be read: the message says why and what to check, never the password."""
+
+
+class UndecodableText(str):
+    """A SQLite text or blob value that is not UTF-8, kept with its bad bytes escaped (`\\xff`)."""
+
+    error: str = ""
+
+
+def decode_sqlite_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = UndecodableText(data.decode("utf-8", errors="backslashreplace"))
+        text.error = f"invalid UTF-8 at byte {exc.start}"
+        return text
 
 
 @dlt.source(name=SOURCE)
 def app_db(credentials: str = dlt.secrets.value, schema: str | None = None, chunk_size: int = CHUNK_SIZE) -> Any:
     """`schema`: where the tables live when the database has schemas (PostgreSQL); default search path."""
-    engine = sa.create_engine(credentials)
-    return [table_resource(engine, schema, name, model, key, chunk_size) for name, (model, key) in TABLES.items()]
+    engine = connect(credentials)
+    tables = reflect_tables(engine, schema)
+    return [table_resource(engine, tables[name], model, key, chunk_size) for name, (model, key) in TABLES.items()]
 
 
-def table_resource(
-    engine: sa.Engine, schema: str | None, name: str, model: type[SourceRecord], key: str, chunk_size: int
-) -> Any:
+def connect(credentials: str) -> sa.Engine:
+    """An engine for the URL; a SQLite file must exist (SQLite would otherwise create an empty one)."""
+    try:
+        url = sa.engine.make_url(credentials)
+    except Exception:  # the message would repeat the URL, password included
+        raise AppDbError(f"app_db: the database URL cannot be parsed as a SQLAlchemy URL ({CHECK})") from None
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            pass  # an in-memory or URI-form database: nothing to check on disk
+        elif not Path(database).is_file():
+            raise AppDbError(f"app_db: the SQLite database file {database} does not exist ({CHECK})")
+    try:
+        engine = sa.create_engine(url)
+    except Exception as exc:
+        raise AppDbError(f"app_db: cannot use {shown}: {_first_line(exc)} ({CHECK})") from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_text_factory)
+    return engine
+
+
+def _sqlite_text_factory(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.text_factory = decode_sqlite_text
+
+
+def reflect_tables(engine: sa.Engine, schema: str | None) -> dict[str, sa.Table]:
+    """Reach the database and find the contract's tables, or fail clearly before any extraction."""
+    shown = engine.url.render_as_string(hide_password=True)
+    metadata = sa.MetaData(schema=schema)
+    tables = {}
+    try:
+        with engine.connect() as conn:
+            for name in TABLES:
+                tables[name] = sa.Table(name, metadata, autoload_with=conn)
+    except sa.exc.NoSuchTableError as exc:
+        where = f"schema {schema}" if schema else "the default schema"
+        raise AppDbError(
+            f"app_db: no table {exc} in {where} of {shown} ({CHECK} and SOURCES__APP_DB__SCHEMA)"
+        ) from None
+    except Exception as exc:
+        raise AppDbError(f"app_db: cannot reach {shown}: {_first_line(exc)} ({CHECK})") from None
+    return tables
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own reason (a DBAPI error's message, never the URL), on one line."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+
+
+def table_resource(engine: sa.Engine, table: sa.Table, model: type[SourceRecord], key: str, chunk_size: int) -> Any:
+    name = table.name
+
     @dlt.resource(name=name, **raw_table_hints(key))
     def rows(updated=version_cursor(COMMIT_LAG_SECONDS)) -> Iterator[Any]:
         delivered_at = datetime.now(UTC)
         horizon = delivered_at + timedelta(seconds=FUTURE_VERSION_TOLERANCE_SECONDS)
         batch = Batch(SOURCE, name, model, key=key, cursor_horizon=horizon)
-        with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True).execute(
-                changed_rows_query(engine, schema, name, key, updated.start_value)
-            )
-            seq = 0
-            for chunk in result.mappings().partitions(chunk_size):
-                for row in chunk:
-                    seq += 1
-                    record = dict(row)
-                    batch.add(record, json.dumps(record, default=str), f"{name} row {seq}", delivered_at, seq)
-                yield from batch.drain()
+        try:
+            with engine.connect() as conn:
+                result = conn.execution_options(stream_results=True).execute(
+                    changed_rows_query(table, key, updated.start_value)
+                )
+                seq = 0
+                for chunk in result.mappings().partitions(chunk_size):
+                    for row in chunk:
+                        seq += 1
+                        land_row(batch, dict(row), f"{name} row {seq}", delivered_at, seq)
+                    yield from batch.drain()
+        except sa.exc.SQLAlchemyError as exc:
+            shown = engine.url.render_as_string(hide_password=True)
+            raise AppDbError(f"app_db: reading {name} from {shown} failed: {_first_line(exc)} ({CHECK})") from None
         yield from batch.finish()
 
     return rows
 
 
-def changed_rows_query(engine: sa.Engine, schema: str | None, name: str, key: str, since: datetime | None) -> sa.Select:
+def land_row(batch: Batch, record: dict[str, Any], location: str, delivered_at: datetime, seq: int) -> None:
+    raw = json.dumps(record, default=str, ensure_ascii=False)
+    undecodable = [f"{column}: {value.error}" for column, value in record.items() if isinstance(value, UndecodableText)]
+    if undecodable:
+        batch.dead_letter(raw, location, "; ".join(undecodable), delivered_at)
+        return
+    batch.add(record, raw, location, delivered_at, seq)
+
+
+def changed_rows_query(table: sa.Table, key: str, since: datetime | None) -> sa.Select:
     """Every column as text (the value as stored, bad ones included), rows changed since the cursor.
 
     Rows whose `updated_at` is NULL are always read: they cannot be placed on the cursor, and
     re-reading them merges onto themselves.
     """
-    table = sa.Table(name, sa.MetaData(schema=schema), autoload_with=engine)
     query = sa.select(*(sa.cast(column, sa.String).label(column.name) for column in table.columns))
     if since is not None:
         # The column is a UTC `TIMESTAMP` without zone: compare with a naive UTC value.

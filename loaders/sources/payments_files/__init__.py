@@ -54,14 +54,24 @@ SOURCE = "payments_files"
 FILE_GLOB = "payments_*.csv"
 
 
+class PaymentsFolderMissing(RuntimeError):
+    """The configured local folder does not exist: the run fails, the manifest stays as it was."""
+
+
 @dlt.source(name=SOURCE)
 def payments_files(bucket_url: str = dlt.config.value, file_glob: str = FILE_GLOB) -> Any:
     @dlt.resource(name="payments", **raw_table_hints("payment_id"))
     def payments() -> Iterator[Any]:
-        manifest = Manifest(dlt.current.resource_state())
-        started = datetime.now(UTC)
         config = FilesystemConfiguration(bucket_url=bucket_url)
         fs_client, _ = fsspec_from_config(config)
+        # A local folder that is not there is a wrong setting, not an empty delivery: fail before any state
+        # moves. (An object store has no folders: an empty prefix is simply no delivery yet.)
+        if config.is_local_filesystem and not fs_client.isdir(config.bucket_url):
+            raise PaymentsFolderMissing(
+                f"payments_files: the folder {bucket_url} does not exist (check SOURCES__PAYMENTS_FILES__BUCKET_URL)"
+            )
+        manifest = Manifest(dlt.current.resource_state())
+        started = datetime.now(UTC)
         listed = {file["relative_path"]: file for file in glob_files(fs_client, config.bucket_url, file_glob)}
         batch = Batch(
             SOURCE,

@@ -11,11 +11,16 @@ import dlt
 
 from loaders.records import Order
 from loaders.sources.landing import Batch, raw_table_hints, version_cursor
-from loaders.sources.shop_api.helpers import make_client, order_pages
+from loaders.sources.shop_api.helpers import RetryPolicy, make_client, order_pages
 from loaders.sources.shop_api.settings import (
     FUTURE_VERSION_TOLERANCE_SECONDS,
     LATE_VERSION_LAG_SECONDS,
+    MAX_EMPTY_PAGES_IN_A_ROW,
     MAX_PAGE_SIZE,
+    REQUEST_DEADLINE_SECONDS,
+    REQUEST_MAX_ATTEMPTS,
+    REQUEST_MAX_RETRY_DELAY_SECONDS,
+    REQUEST_TIMEOUT_SECONDS,
 )
 
 SOURCE = "shop_api"
@@ -26,10 +31,18 @@ def shop_api(
     base_url: str = dlt.config.value,
     token: str = dlt.secrets.value,
     page_size: int = MAX_PAGE_SIZE,
-    request_timeout: float = 30.0,
-    request_max_attempts: int = 6,
+    request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+    request_max_attempts: int = REQUEST_MAX_ATTEMPTS,
+    request_backoff_factor: float | None = None,
+    request_max_retry_delay: float = REQUEST_MAX_RETRY_DELAY_SECONDS,
+    request_deadline: float = REQUEST_DEADLINE_SECONDS,
+    max_empty_pages: int = MAX_EMPTY_PAGES_IN_A_ROW,
 ) -> Any:
-    client = make_client(base_url, token, request_timeout, request_max_attempts)
+    """Every argument after `token` is a setting (`SOURCES__SHOP_API__<NAME>`); settings.py says what each bounds."""
+    policy = RetryPolicy.configured(
+        request_timeout, request_max_attempts, request_backoff_factor, request_max_retry_delay, request_deadline
+    )
+    client = make_client(base_url, token, policy, max_empty_pages)
 
     @dlt.resource(name="orders", **raw_table_hints("id"))
     def orders(updated=version_cursor(LATE_VERSION_LAG_SECONDS)) -> Iterator[Any]:
