@@ -43,11 +43,15 @@ class SourceOutcome:
     landed: int = 0
     dead_lettered: int = 0
     error: str | None = None
+    resumed_packages: int = 0
 
     def describe(self) -> str:
         if self.error:
             return f"{self.source} FAILED ({self.error})"
-        return f"{self.source} extracted={self.extracted} landed={self.landed} dead_lettered={self.dead_lettered}"
+        resumed = f" resumed={self.resumed_packages}" if self.resumed_packages else ""
+        return (
+            f"{self.source} extracted={self.extracted} landed={self.landed} dead_lettered={self.dead_lettered}{resumed}"
+        )
 
 
 @dataclass
@@ -78,7 +82,9 @@ def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
             log_event("load_failed", source=source, error=message)
             outcomes.append(SourceOutcome(source, error=message))
             continue
-        outcome = SourceOutcome(source, report.extracted, report.landed, report.dead_lettered)
+        outcome = SourceOutcome(
+            source, report.extracted, report.landed, report.dead_lettered, resumed_packages=report.resumed_packages
+        )
         log_event(
             "load_finished",
             source=source,
@@ -86,6 +92,8 @@ def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
             landed=outcome.landed,
             dead_lettered=outcome.dead_lettered,
             load_ids=list(report.load_ids),
+            resumed_packages=report.resumed_packages,
+            resumed_load_ids=list(report.resumed_load_ids),
             seconds=round(time.monotonic() - started, 2),
         )
         outcomes.append(outcome)
