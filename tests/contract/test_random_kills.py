@@ -44,7 +44,8 @@ def served_versions(root: Path) -> dict[str, set[tuple[str, str]]]:
         bodies = [
             json.loads(body)
             for (body,) in conn.execute(
-                "select body from order_versions v where seq = (select max(seq) from order_versions w where w.id = v.id)"
+                "select body from order_versions v"
+                " where seq = (select max(seq) from order_versions w where w.id = v.id)"
             )
         ]
     with closing(sqlite3.connect(root / "app.db")) as conn:
