@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint sql-lint proof clean
+.PHONY: install run test lint sql-lint proof soak clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: install lint
 ## random budget on both warehouses; EXAMPLES=N per warehouse (default 50). Long: about 1 min an example.
 proof: install
 	PROOF_EXAMPLES=$(or $(EXAMPLES),50) PROOF_RANDOM=1 $(BIN)/pytest tests/contract/test_convergence_property.py
+
+## make soak: hundreds of random SIGKILLs of elt run (SOAK_KILLS, default 300) on both warehouses; prints
+## kills tried by phase, API faults injected and rows lost (must be 0). Long: hours.
+soak: install
+	SOAK_KILLS=$(or $(KILLS),300) $(BIN)/pytest -s tests/contract/test_random_kills.py
 
 lint: install
 	$(BIN)/ruff check loaders tests
