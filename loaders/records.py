@@ -46,13 +46,31 @@ Text = Annotated[str | None, BeforeValidator(as_text)]
 JsonText = Annotated[str | None, BeforeValidator(as_json_text)]
 
 
+MAX_KEY_BYTES = 1024
+"""The longest natural key, or reference to one, that lands (in UTF-8 bytes). The warehouse indexes keys
+and the references it joins on (PostgreSQL's b-tree takes at most ~2.7 kB per entry, whatever the text),
+and no source system issues a key of a kilobyte; such a record is dead-lettered whole instead."""
+
+
 def non_empty(value: str) -> str:
     if not value:
         raise ValueError("the natural key is empty")
+    return indexable(value)
+
+
+def indexable(value: str | None) -> str | None:
+    if (
+        value is not None
+        and len(value) > MAX_KEY_BYTES // 4
+        and len(value.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
+    ):
+        raise ValueError(f"longer than {MAX_KEY_BYTES} bytes, more than a key can be")
     return value
 
 
 NaturalKey = Annotated[str, BeforeValidator(as_key), AfterValidator(non_empty)]
+Reference = Annotated[str | None, BeforeValidator(as_text), AfterValidator(indexable)]
+"""A field that names another table's natural key (an order's customer, a payment's order)."""
 
 
 class SourceRecord(BaseModel):
@@ -72,7 +90,7 @@ class Order(SourceRecord):
     """`shop_api` /v1/orders element. `items` is kept as it arrived; dbt judges it."""
 
     id: NaturalKey
-    customer_id: Text = None
+    customer_id: Reference = None
     status: Text = None
     currency: Text = None
     shipping_country: Text = None
@@ -109,7 +127,7 @@ class Payment(SourceRecord):
     """`payments_files` CSV row."""
 
     payment_id: NaturalKey
-    order_id: Text = None
+    order_id: Reference = None
     amount: Text = None
     currency: Text = None
     method: Text = None

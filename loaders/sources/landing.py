@@ -15,8 +15,9 @@ dbt types it and quarantines what breaks a rule. Extra columns, all prefixed wit
   (key, `_version`), the one with the greatest `_delivery_seq`.
 - `_record`: the whole record as JSON text, unknown extra fields included.
 
-A record that cannot be landed (no natural key, not an object, not parseable) becomes a row of the
-source's `dead_letters` table, in the same load package as the rows around it, so the cursor state
+A record that cannot be landed (no natural key, not an object, not parseable, or holding text no
+warehouse column can store: a NUL character, a lone UTF-16 surrogate, anywhere in it) becomes a row of
+the source's `dead_letters` table, in the same load package as the rows around it, so the cursor state
 never advances past a record that was neither landed nor dead-lettered.
 """
 
@@ -147,6 +148,10 @@ class Batch:
         except ValidationError as exc:
             self.dead_letter(raw_text, location, describe(exc), delivered_at)
             return False
+        unstorable = unstorable_text(record)
+        if unstorable is not None:
+            self.dead_letter(raw_text, location, unstorable, delivered_at)
+            return False
         row = {name: _column_text(getattr(parsed, name)) for name in self.fields}
         version = row.get(self.version)
         row["_version"] = version or ""
@@ -162,15 +167,15 @@ class Batch:
 
     def dead_letter(self, raw_text: str, location: str, error: str, delivered_at: datetime) -> None:
         identity = raw_text if self.dead_letter_identity == "raw_text" else f"{location}\x00{raw_text}"
-        digest = hashlib.sha256(f"{self.source}\x00{self.resource}\x00{identity}".encode())
+        digest = hashlib.sha256(f"{self.source}\x00{self.resource}\x00{identity}".encode(errors="surrogatepass"))
         self._dead.append(
             {
                 "dead_letter_id": digest.hexdigest()[:32],
                 "source": self.source,
                 "resource": self.resource,
-                "location": location,
-                "raw_text": raw_text,
-                "error": error,
+                "location": storable(location),
+                "raw_text": storable(raw_text),
+                "error": storable(error),
                 "dead_lettered_at": datetime.now(UTC),
                 "_delivered_at": delivered_at,
                 CURSOR_COLUMN: None,
@@ -219,6 +224,45 @@ class Batch:
             + list(self.extra_columns.items())
         )
         return pa.Table.from_pylist(self._rows, schema=schema)
+
+
+def unstorable_text(value: Any, where: str = "record") -> str | None:
+    """Where the record holds text that no warehouse column can store, or None.
+
+    PostgreSQL's text and jsonb refuse the NUL character (and `\\u0000` in JSON), and nothing encodes a
+    lone UTF-16 surrogate (`\\ud800` decoded from JSON) as UTF-8. Field names are text too.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{where}: a NUL character, which the warehouse cannot store"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"{where}: a lone surrogate at character {exc.start}, which is not Unicode text"
+        return None
+    if isinstance(value, dict):
+        for name, member in value.items():
+            label = name if isinstance(name, str) and len(name) <= 64 else "a field"
+            found = unstorable_text(name, f"{where} field name") or unstorable_text(member, f"{where}.{label}")
+            if found is not None:
+                return storable(found)
+    elif isinstance(value, (list, tuple)):
+        for position, member in enumerate(value):
+            found = unstorable_text(member, f"{where}[{position}]")
+            if found is not None:
+                return found
+    return None
+
+
+def storable(text: str) -> str:
+    """Text a warehouse can store, for dead letters: NUL and lone surrogates written as escapes."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return text
 
 
 def _column_text(value: Any) -> str | None:

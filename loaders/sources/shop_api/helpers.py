@@ -137,7 +137,9 @@ class OrdersPaginator(JSONResponseCursorPaginator):
         self._empty_in_a_row = 0
 
     def update_state(self, response: Response, data: list[Any] | None = None) -> None:
-        super().update_state(response, data)
+        # The body as `orders_page` read it (requests' own JSON reader refuses a `NaN` in one order).
+        body = orders_page(response)
+        self._next_reference = (body or {}).get("next_cursor") or None
         self._pages += 1
         self._empty_in_a_row = 0 if data else self._empty_in_a_row + 1
         cursor = self._next_reference
@@ -156,8 +158,18 @@ class OrdersPaginator(JSONResponseCursorPaginator):
         self._seen.add(cursor)
 
 
+class OrdersClient(RESTClient):
+    """dlt's REST client reading each page's orders from the body as `orders_page` parsed it."""
+
+    def extract_response(self, response: Response, data_selector: Any) -> list[Any]:
+        body = orders_page(response)
+        if body is None:  # the retry gives up before this; a guard, not a path
+            raise ShopApiError(f"shop_api: GET {ORDERS_PATH} answered a body that is not an orders page")
+        return list(body["data"])
+
+
 def make_client(base_url: str, token: str, policy: RetryPolicy, max_empty_pages: int) -> RESTClient:
-    return RESTClient(
+    return OrdersClient(
         base_url=base_url.rstrip("/"),
         auth=BearerTokenAuth(token),
         paginator=OrdersPaginator(max_empty_pages),
@@ -178,10 +190,7 @@ def order_pages(client: RESTClient, since: datetime | None, page_size: int) -> I
         params["updated_since"] = format_since(since)
     try:
         for page in client.paginate(ORDERS_PATH, params=params):
-            body = orders_page(page.response)
-            if body is None:  # the retry gives up before this; a guard, not a path
-                raise ShopApiError(f"shop_api: GET {ORDERS_PATH} answered a body that is not an orders page")
-            yield body["data"]
+            yield list(page)
     except HTTPError as exc:
         raise ShopApiError(describe_http_error(exc.response)) from None
 
