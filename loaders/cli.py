@@ -68,6 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--verbose", action="store_true", help="with --dry-run: list their keys")
     replay.set_defaults(handler=cmd_replay)
 
+    grants = commands.add_parser(
+        "grants",
+        help="PostgreSQL: create or update the loader, transformer and reader roles and their privileges",
+        description="Create (NOLOGIN) or bring up to date the roles named by ELT_LOADER_ROLE, ELT_TRANSFORMER_ROLE "
+        "and ELT_READER_ROLE (default elt_loader, elt_transformer, elt_reader) and their privileges; idempotent. "
+        "Run it as a superuser. On DuckDB there are no roles: it says so and exits 0.",
+        epilog="exit codes: 0 the roles and privileges are in place (DuckDB: nothing to do); 2 they could not "
+        "be applied (the message says why); 4 another run holds the warehouse lock",
+    )
+    for kind in ("loader", "transformer", "reader"):
+        grants.add_argument(
+            f"--{kind}-user",
+            action="append",
+            default=[],
+            metavar="LOGIN",
+            help=f"grant the {kind} role to this existing login (repeatable)"
+            + ("; its sessions in this database act as the role" if kind != "reader" else ""),
+        )
+    grants.set_defaults(handler=cmd_grants)
+
     simulate = commands.add_parser("simulate", help="generate or serve the deterministic sample sources")
     sim_commands = simulate.add_subparsers(dest="sim_command", required=True, metavar="SIM_COMMAND")
     generate = sim_commands.add_parser("generate", help="write the world as of day N into a folder")
@@ -173,6 +193,30 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print("elt replay --dry-run: versions whose verdict the pending rules and seeds change")
     for change in changes:
         print(change.describe(verbose=args.verbose))
+    return int(ExitCode.OK)
+
+
+def cmd_grants(args: argparse.Namespace) -> int:
+    from loaders.grants import GRANTS_FAILED, GrantsFailed, Roles, apply_grants
+    from loaders.harness import ExitCode
+    from loaders.locking import RunLocked, run_lock
+    from loaders.settings import Settings
+
+    settings = Settings.from_env()
+    if settings.target != "postgres":
+        print(f"elt grants: {settings.target} has no roles or privileges; nothing to grant")
+        return int(ExitCode.OK)
+    members = {"loader": args.loader_user, "transformer": args.transformer_user, "reader": args.reader_user}
+    try:
+        with run_lock(settings):
+            report = apply_grants(settings, Roles.from_env(), members)
+    except RunLocked as exc:
+        print(f"elt grants FAILED(locked): {exc}")
+        return int(ExitCode.LOCKED)
+    except GrantsFailed as exc:
+        print(f"elt grants FAILED: {exc}")
+        return GRANTS_FAILED
+    print(report.describe())
     return int(ExitCode.OK)
 
 
