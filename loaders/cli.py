@@ -10,11 +10,19 @@ import os
 import sys
 from pathlib import Path
 
-from loaders.settings import PROJECT_DIR
+from loaders.settings import DEFAULT_MAX_DEAD_LETTER_RATE, PROJECT_DIR, parse_limit, parse_rate
 
 SOURCE_NAMES = ("shop_api", "app_db", "payments_files")
-EXIT_CODES = """exit codes: 0 everything succeeded; 1 a loader failed; 2 a dbt model failed;
-3 a dbt test failed; 4 another run holds the warehouse lock"""
+UNSET = object()  # --max-new-quarantine not given (None is its "no limit")
+EXIT_CODES = """exit codes (when several apply, the smallest non-zero one):
+  0  everything succeeded;
+  1  a loader failed (the other loaders and dbt still ran);
+  2  the command was called wrong: bad arguments (argparse) or a bad threshold setting; never a run outcome;
+  3  a dbt model failed;
+  4  a dbt test failed;
+  5  another run holds the warehouse lock;
+  6  elt run: a source dead-lettered more than --max-dead-letter-rate of what it extracted (all kept, built);
+  7  elt run: the build opened more quarantine rows than --max-new-quarantine (all kept, built)"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,10 +49,28 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
-        "run", help="load every source, then dbt build; print a one-line summary", epilog=EXIT_CODES
+        "run",
+        help="load every source, then dbt build; print a one-line summary",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("--source", action="append", choices=SOURCE_NAMES, help="load only this source (repeatable)")
     run.add_argument("--full-refresh", action="store_true", help="rebuild dbt's incremental models from raw")
+    run.add_argument(
+        "--max-dead-letter-rate",
+        type=parse_rate,
+        metavar="RATE",
+        help="exit 6 when a source dead-letters more than this share (0-1) of what it extracted in the run "
+        f"(default ELT_MAX_DEAD_LETTER_RATE or {DEFAULT_MAX_DEAD_LETTER_RATE}); checked after dbt",
+    )
+    run.add_argument(
+        "--max-new-quarantine",
+        type=parse_limit,
+        metavar="N",
+        default=UNSET,
+        help="exit 7 when the run opens more than N quarantine rows, or 'none' "
+        "(default ELT_MAX_NEW_QUARANTINE or none); checked after dbt",
+    )
     run.set_defaults(handler=cmd_run)
 
     load = commands.add_parser("load", help="load sources into raw_* only", epilog=EXIT_CODES)
@@ -121,12 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from loaders.harness import elt_run
-    from loaders.settings import Settings
+    from loaders.harness import USAGE_ERROR, elt_run
+    from loaders.settings import InvalidSetting, Settings
 
-    code, line = elt_run(
-        Settings.from_env(), list(args.source or SOURCE_NAMES), ["--full-refresh"] if args.full_refresh else []
-    )
+    thresholds: dict[str, float | int | None] = {}  # the command line's win over the environment's
+    if args.max_dead_letter_rate is not None:
+        thresholds["max_dead_letter_rate"] = args.max_dead_letter_rate
+    if args.max_new_quarantine is not UNSET:
+        thresholds["max_new_quarantine"] = args.max_new_quarantine
+    try:
+        settings = Settings.from_env().with_thresholds(**thresholds)
+    except InvalidSetting as exc:
+        print(f"elt run: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    code, line = elt_run(settings, list(args.source or SOURCE_NAMES), ["--full-refresh"] if args.full_refresh else [])
     print(line, flush=True)
     return int(code)
 

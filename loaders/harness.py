@@ -3,6 +3,10 @@
 A loader that fails does not stop the others or dbt (what landed is still worth building); it makes the
 run's exit code non-zero. Progress goes to stderr as one JSON object per line; the summary is the one
 line on stdout.
+
+After dbt the run checks two thresholds (`Settings.max_dead_letter_rate`, `max_new_quarantine`): a source
+that dead-lettered too large a share of what it extracted, or a build that opened too many quarantine
+rows, gives the run its own exit code — with everything loaded and built kept, since the check comes last.
 """
 
 from __future__ import annotations
@@ -21,14 +25,23 @@ from typing import Any
 from loaders.settings import Settings
 
 QUARANTINE_TABLES = ("customers", "products", "orders", "payments")
+QUARANTINE_KEYS = {"customers": "customer_id", "products": "sku", "orders": "order_id", "payments": "payment_id"}
 
 
 class ExitCode(IntEnum):
+    """What `elt run` (and `load`, `build`, `replay`) exits with. When several apply, the smallest non-zero
+    one. No outcome is 2: that is argparse's exit for a command called wrong (USAGE_ERROR)."""
+
     OK = 0
     LOAD_FAILED = 1
-    BUILD_FAILED = 2
-    TESTS_FAILED = 3
-    LOCKED = 4
+    BUILD_FAILED = 3
+    TESTS_FAILED = 4
+    LOCKED = 5
+    DEAD_LETTER_THRESHOLD = 6
+    QUARANTINE_THRESHOLD = 7
+
+
+USAGE_ERROR = 2  # argparse's exit on bad arguments; `elt run` also uses it for a bad threshold setting
 
 
 def log_event(event: str, **fields: Any) -> None:
@@ -147,21 +160,89 @@ def run_dbt(settings: Settings, args: list[str]) -> DbtOutcome:
     return outcome
 
 
-def open_quarantine(settings: Settings) -> dict[str, int | None]:
+OpenRows = dict[str, set[tuple[str, str]] | None]
+
+
+def open_quarantine_rows(settings: Settings, missing_is_empty: bool = False) -> OpenRows:
+    """Per quarantine table, the (natural key, version_key) of every open row; None when the table is not
+    built (a failed first build), or an empty set with `missing_is_empty` (before a first build)."""
     from loaders.warehouse import connect
 
-    counts: dict[str, int | None] = {}
+    rows: OpenRows = {}
     with connect(settings) as conn:
         cursor = conn.cursor()
         for table in QUARANTINE_TABLES:
+            key = QUARANTINE_KEYS[table]
             try:
-                cursor.execute(f"select count(*) from quarantine.{table} where not is_resolved")
-                counts[table] = int(cursor.fetchone()[0])
-            except Exception:  # not built yet (a failed first build): reported as unknown
-                counts[table] = None
+                cursor.execute(f"select {key}, version_key from quarantine.{table} where not is_resolved")
+                rows[table] = {(str(k), str(v)) for k, v in cursor.fetchall()}
+            except Exception:  # not built yet
+                rows[table] = set() if missing_is_empty else None
                 if settings.target == "postgres":
                     conn.rollback()
-    return counts
+    return rows
+
+
+def open_quarantine(settings: Settings) -> dict[str, int | None]:
+    """Open quarantine rows per table (None: not built)."""
+    return {table: None if rows is None else len(rows) for table, rows in open_quarantine_rows(settings).items()}
+
+
+@dataclass(frozen=True)
+class NewQuarantine:
+    """Quarantine rows open after the build that were not open before it, per table (None: not built).
+
+    Exact by identity, not by clock or count: a row is its (natural key, version_key), so a run that
+    opens three rows and resolves three others opened three, a `--full-refresh` that rewrites every row
+    (and its `first_seen_at`) opens none, and a row an earlier crashed build evaluated but did not write
+    counts for the run that writes it."""
+
+    by_table: dict[str, int | None]
+
+    @classmethod
+    def between(cls, before: OpenRows, after: OpenRows) -> NewQuarantine:
+        return cls(
+            {table: None if rows is None else len(rows - (before.get(table) or set())) for table, rows in after.items()}
+        )
+
+    @property
+    def total(self) -> int:
+        return sum(n for n in self.by_table.values() if n is not None)
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One threshold the run exceeded, and by how much."""
+
+    code: ExitCode
+    text: str
+
+
+def check_thresholds(settings: Settings, outcomes: list[SourceOutcome], new: NewQuarantine) -> list[Breach]:
+    breaches = []
+    limit = settings.max_dead_letter_rate
+    for outcome in outcomes:
+        if outcome.error or outcome.extracted == 0:
+            continue
+        rate = outcome.dead_lettered / outcome.extracted
+        if rate > limit:
+            breaches.append(
+                Breach(
+                    ExitCode.DEAD_LETTER_THRESHOLD,
+                    f"{outcome.source} dead-letter rate {rate:.2%} ({outcome.dead_lettered}/{outcome.extracted})"
+                    f" > max {limit:.2%} by {(rate - limit) * 100:.2f} points",
+                )
+            )
+    cap = settings.max_new_quarantine
+    if cap is not None and new.total > cap:
+        tables = " ".join(f"{table}={n}" for table, n in new.by_table.items() if n)
+        breaches.append(
+            Breach(
+                ExitCode.QUARANTINE_THRESHOLD,
+                f"new quarantine rows {new.total} ({tables}) > max {cap} by {new.total - cap}",
+            )
+        )
+    return breaches
 
 
 def summary_line(
@@ -170,6 +251,7 @@ def summary_line(
     quarantine: dict[str, int | None],
     seconds: float,
     code: ExitCode,
+    breaches: list[Breach] | None = None,
 ) -> str:
     parts = [f"elt run {'ok' if code == ExitCode.OK else 'FAILED(' + code.name.lower() + ')'}:"]
     parts.append("; ".join(outcome.describe() for outcome in outcomes) + ";")
@@ -178,8 +260,22 @@ def summary_line(
         parts.append(f"tests passed={dbt.tests_passed} failed={dbt.tests_failed};")
     open_rows = " ".join(f"{table}={'?' if n is None else n}" for table, n in quarantine.items())
     parts.append(f"quarantine open {open_rows};")
+    if breaches:
+        parts.append("thresholds exceeded: " + "; ".join(breach.text for breach in breaches) + ";")
     parts.append(f"{seconds:.1f}s")
     return " ".join(parts)
+
+
+def outcome_code(outcomes: list[SourceOutcome], dbt: DbtOutcome, breaches: list[Breach]) -> ExitCode:
+    """The smallest code that applies: a failed load, then a failed model, a failed test, a threshold."""
+    codes = [breach.code for breach in breaches]
+    if any(outcome.error for outcome in outcomes):
+        codes.append(ExitCode.LOAD_FAILED)
+    if dbt.models_failed or (dbt.returncode != 0 and not dbt.tests_failed):
+        codes.append(ExitCode.BUILD_FAILED)
+    if dbt.tests_failed:
+        codes.append(ExitCode.TESTS_FAILED)
+    return min(codes, default=ExitCode.OK)
 
 
 def elt_run(settings: Settings, sources: list[str], dbt_args: list[str]) -> tuple[ExitCode, str]:
@@ -189,19 +285,24 @@ def elt_run(settings: Settings, sources: list[str], dbt_args: list[str]) -> tupl
     try:
         with run_lock(settings):
             outcomes = load_sources(settings, sources)
+            # quarantine changes only in dbt: what is open now is what was open before the build
+            before = open_quarantine_rows(settings, missing_is_empty=True)
             dbt = run_dbt(settings, ["build", *dbt_args])
-            quarantine = open_quarantine(settings)
+            after = open_quarantine_rows(settings)
     except RunLocked as exc:
         log_event("run_locked", error=str(exc))
         return ExitCode.LOCKED, f"elt run FAILED(locked): {exc}"
-    if any(outcome.error for outcome in outcomes):
-        code = ExitCode.LOAD_FAILED
-    elif dbt.models_failed or (dbt.returncode != 0 and not dbt.tests_failed):
-        code = ExitCode.BUILD_FAILED
-    elif dbt.tests_failed:
-        code = ExitCode.TESTS_FAILED
-    else:
-        code = ExitCode.OK
-    line = summary_line(outcomes, dbt, quarantine, time.monotonic() - started, code)
-    log_event("run_finished", exit_code=int(code))
+    new = NewQuarantine.between(before, after)
+    breaches = check_thresholds(settings, outcomes, new)
+    code = outcome_code(outcomes, dbt, breaches)
+    quarantine = {table: None if rows is None else len(rows) for table, rows in after.items()}
+    line = summary_line(outcomes, dbt, quarantine, time.monotonic() - started, code, breaches)
+    log_event(
+        "run_finished",
+        exit_code=int(code),
+        new_quarantine=new.by_table,
+        max_dead_letter_rate=settings.max_dead_letter_rate,
+        max_new_quarantine=settings.max_new_quarantine,
+        thresholds_exceeded=[breach.text for breach in breaches],
+    )
     return code, line
