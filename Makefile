@@ -32,6 +32,14 @@ proof: install
 soak: install
 	SOAK_KILLS=$(or $(KILLS),300) $(BIN)/pytest -s tests/contract/test_random_kills.py
 
+## make bench-explain: the cost of an incremental run after a 1 % change vs a full refresh, at ORDERS orders
+## (default 1000000) on TARGET (duckdb, postgres or both, the default), with EXPLAIN ANALYZE of the
+## incremental int_orders/int_payments/order_items; writes bench/results/. BENCH_ARGS: more options (--help).
+## Long: about an hour at 1 M on both.
+.PHONY: bench-explain
+bench-explain: install
+	$(BIN)/python -m bench.explain_incremental --orders $(or $(ORDERS),1000000) --target $(or $(TARGET),both) $(BENCH_ARGS)
+
 lint: install
 	$(BIN)/ruff check loaders tests
 	$(BIN)/ruff format --check loaders tests
