@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and ELT_READER_ROLE (default elt_loader, elt_transformer, elt_reader) and their privileges; idempotent. "
         "Run it as a superuser. On DuckDB there are no roles: it says so and exits 0.",
         epilog="exit codes: 0 the roles and privileges are in place (DuckDB: nothing to do); 2 they could not "
-        "be applied (the message says why); 4 another run holds the warehouse lock",
+        "be applied (the message says why); 5 another run holds the warehouse lock",
     )
     for kind in ("loader", "transformer", "reader"):
         grants.add_argument(

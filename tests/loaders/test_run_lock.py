@@ -1,4 +1,4 @@
-"""One run at a time per warehouse: a second `elt run` while one holds the lock exits 4 and touches nothing."""
+"""One run at a time per warehouse: a second `elt run` while one holds the lock exits LOCKED (5) and touches nothing."""
 
 from __future__ import annotations
 
