@@ -22,7 +22,9 @@ EXIT_CODES = """exit codes (when several apply, the smallest non-zero one):
   4  a dbt test failed;
   5  another run holds the warehouse lock;
   6  elt run: a source dead-lettered more than --max-dead-letter-rate of what it extracted (all kept, built);
-  7  elt run: the build opened more quarantine rows than --max-new-quarantine (all kept, built)"""
+  7  elt run: the build opened more quarantine rows than --max-new-quarantine (all kept, built);
+  8  elt grants: the warehouse refused to create a role or grant a privilege (nothing half-done);
+  9  the warehouse cannot be reached (refused, wrong password, no such database): nothing was done"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     # dlt reads .dlt/config.toml and .dlt/secrets.toml from the project, wherever elt is called from.
     os.environ.setdefault("DLT_PROJECT_DIR", str(PROJECT_DIR))
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
-    return int(args.handler(args) or 0)
+    from loaders.warehouse import WarehouseUnreachable
+
+    try:
+        return int(args.handler(args) or 0)
+    except WarehouseUnreachable as exc:
+        from loaders.harness import ExitCode
+
+        print(f"elt {args.command} FAILED(warehouse): {exc}", file=sys.stderr)
+        return int(ExitCode.WAREHOUSE_UNREACHABLE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,7 +241,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_grants(args: argparse.Namespace) -> int:
-    from loaders.grants import GRANTS_FAILED, GrantsFailed, Roles, apply_grants
+    from loaders.grants import GrantsFailed, Roles, apply_grants
     from loaders.harness import ExitCode
     from loaders.locking import RunLocked, run_lock
     from loaders.settings import Settings
@@ -249,7 +259,7 @@ def cmd_grants(args: argparse.Namespace) -> int:
         return int(ExitCode.LOCKED)
     except GrantsFailed as exc:
         print(f"elt grants FAILED: {exc}")
-        return GRANTS_FAILED
+        return int(ExitCode.GRANTS_FAILED)
     print(report.describe())
     return int(ExitCode.OK)
 

@@ -42,7 +42,6 @@ READER_SCHEMA = "analytics"
 # Created and dropped by the transformer (`elt replay --dry-run`); one left behind by a crash is handed over.
 TRANSFORMER_SCRATCH_SCHEMAS = ("ops_replay_preview",)
 SESSION_ROLE_KINDS = ("loader", "transformer")
-GRANTS_FAILED = 2
 ROLE_OID = "(select oid from pg_roles where rolname = %s)"
 
 RELATION_KEYWORDS = {

@@ -39,6 +39,8 @@ class ExitCode(IntEnum):
     LOCKED = 5
     DEAD_LETTER_THRESHOLD = 6
     QUARANTINE_THRESHOLD = 7
+    GRANTS_FAILED = 8
+    WAREHOUSE_UNREACHABLE = 9
 
 
 USAGE_ERROR = 2  # argparse's exit on bad arguments; `elt run` also uses it for a bad threshold setting

@@ -9,6 +9,10 @@ from typing import Any
 from loaders.settings import Settings
 
 
+class WarehouseUnreachable(RuntimeError):
+    """The warehouse refused or never answered the connection: the driver's reason, never a password."""
+
+
 @contextlib.contextmanager
 def connect(settings: Settings, read_only: bool = True) -> Iterator[Any]:
     """A connection whose session is in UTC, as dbt's are, whatever the host's or the server's default zone."""
@@ -23,14 +27,18 @@ def connect(settings: Settings, read_only: bool = True) -> Iterator[Any]:
         import psycopg2
 
         pg = settings.postgres
-        conn = psycopg2.connect(
-            host=pg.host,
-            port=pg.port,
-            user=pg.user,
-            password=pg.password.get_secret_value(),
-            dbname=pg.dbname,
-            options="-c timezone=UTC",
-        )
+        try:
+            conn = psycopg2.connect(
+                host=pg.host,
+                port=pg.port,
+                user=pg.user,
+                password=pg.password.get_secret_value(),
+                dbname=pg.dbname,
+                options="-c timezone=UTC",
+            )
+        except psycopg2.OperationalError as exc:
+            reason = " ".join(str(exc).split())  # libpq's message: host, port, user and why, no password
+            raise WarehouseUnreachable(f"cannot connect to PostgreSQL database {pg.dbname!r}: {reason}") from None
         conn.autocommit = True
     try:
         yield conn

@@ -262,7 +262,7 @@ def test_a_warehouse_built_before_the_roles_is_handed_over(project: Project, rol
 def test_grants_without_the_right_to_grant_fail_clearly(project: Project, roles: tuple[Roles, Logins]) -> None:
     role, login = roles
     proc = elt("grants", **as_login(login.reader, login))
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.returncode == 8, proc.stdout + proc.stderr
     assert proc.stdout.startswith("elt grants FAILED: ") and PERMISSION_DENIED in proc.stdout, proc.stdout
     assert project.scalar(f"select count(*) from pg_roles where rolname = '{role.loader}'") == 0  # nothing half-done
 

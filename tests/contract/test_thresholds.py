@@ -197,3 +197,17 @@ def test_command_line_thresholds_win_over_the_environment(project, monkeypatch) 
     third = cli("run")
     assert third.returncode == ExitCode.DEAD_LETTER_THRESHOLD, third.stdout + third.stderr[-3000:]
     assert "> max 0.00%" in third.stdout
+
+
+@pytest.mark.parametrize("command", [["run"], ["load"], ["build"], ["replay", "--dry-run"]])
+def test_an_unreachable_warehouse_is_one_line_and_its_own_exit_code(command: list[str]) -> None:
+    from tests.support.postgres import free_port
+
+    password = "unreachable-" + os.urandom(8).hex()
+    env = {"ELT_TARGET": "postgres", "PGHOST": "127.0.0.1", "PGPORT": str(free_port()), "PGPASSWORD": password}
+    proc = cli(*command, env=env)
+    assert proc.returncode == ExitCode.WAREHOUSE_UNREACHABLE, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"elt {command[0]} FAILED(warehouse): cannot connect"), proc.stderr
+    assert "refused" in lines[0], lines[0]
+    assert password not in proc.stdout + proc.stderr
