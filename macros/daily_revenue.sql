@@ -7,17 +7,17 @@
         from {{ ref('int_payments__versions') }}
         where batch_id in ({{ unconsumed_batches('int_payments__versions') }}) and paid_at is not null
     {%- endset -%}
-    delete from {{ this }}
+    delete from {{ this }} as emptied
     where
-        revenue_date in ({{ touched_dates }})
-        and cast(revenue_date as varchar) || '|' || currency not in (
-            select cast({{ utc_date('paid_at') }} as varchar) || '|' || currency
-            from {{ ref('int_payments__versions') }}
+        emptied.revenue_date in ({{ touched_dates }})
+        and not exists (
+            select 1
+            from {{ ref('int_payments__versions') }} as kept
             where
-                is_last_good
-                and status in ('succeeded', 'refunded')
-                and currency is not null
-                and {{ utc_date('paid_at') }} in ({{ touched_dates }})
+                kept.is_last_good
+                and kept.status in ('succeeded', 'refunded')
+                and kept.currency = emptied.currency
+                and {{ utc_date('kept.paid_at') }} = emptied.revenue_date
         )
     {%- endif -%}
 {%- endmacro %}

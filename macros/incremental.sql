@@ -28,23 +28,53 @@
     where consumer = '{{ model.name }}' and producer = '{{ producer }}'
 {%- endmacro %}
 
-{#- A subquery: the batch ids of `producer` this model has not consumed yet. -#}
-{% macro unconsumed_batches(producer) -%}
+{#- A query: the batch ids of `producer` this model has not consumed yet. -#}
+{% macro unconsumed_batches_query(producer) -%}
     select distinct published.batch_id
     from ({{ published_batches(producer) }}) as published
     where published.batch_id not in ({{ consumed_batches(producer) }})
 {%- endmacro %}
 
-{#- A subquery: the load ids of a dlt source this model has not consumed yet, plus the newest
-    `lookback_loads` it has consumed (the safety margin; see dbt_project.yml). -#}
+{#- The batch ids of `producer` this model has not consumed yet, as the list inside `x in (...)`. -#}
+{% macro unconsumed_batches(producer) -%}
+    {{ pending_ids(unconsumed_batches_query(producer)) }}
+{%- endmacro %}
+
+{#- The load ids of a dlt source this model has not consumed yet, plus the newest `lookback_loads` it
+    has consumed (the safety margin; see dbt_project.yml), as the list inside `x in (...)`. -#}
 {% macro unconsumed_loads(source_name) -%}
     {%- set producer = 'raw_' ~ source_name -%}
-    {{ unconsumed_batches(producer) }}
+    {%- set query -%}
+    {{ unconsumed_batches_query(producer) }}
     {%- if var('lookback_loads') | int > 0 %}
     union all
     select lookback.batch_id
     from ({{ consumed_batches(producer) }} order by batch_id desc limit {{ var('lookback_loads') | int }}) as lookback
     {%- endif %}
+    {%- endset -%}
+    {{ pending_ids(query) }}
+{%- endmacro %}
+
+{#- The ids `query` returns, resolved when the model is rendered and written as literals (`null` when
+    there are none): the planner then estimates them and serves them from an index, where it assumes a
+    `not in (subquery)` keeps half the loads and scans the raw history. The writer lock is taken first:
+    dbt renders a model on the connection and in the transaction its materialization then writes and
+    commits in, so no load completes and no batch is published between this read and the post-hook
+    (record_consumed) that records the same set as consumed. On DuckDB the dbt process holds the file. -#}
+{% macro pending_ids(query) -%}
+    {%- if not execute -%}
+        {{ return(query) }}  {#- parsing: never run, dbt only records the refs -#}
+    {%- endif -%}
+    {%- set lock = serialize_writers() | trim -%}
+    {%- if lock -%}
+        {%- do run_query(lock) -%}
+    {%- endif -%}
+    {%- set ids = run_query(query).columns[0].values() | map('string') | sort -%}
+    {%- if ids | length == 0 -%}
+    null
+    {%- else -%}
+    {%- for id in ids %}'{{ id | replace("'", "''") }}'{{ ', ' if not loop.last }}{% endfor -%}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Post-hook: every batch of `producer` that exists now has been consumed by this model. Runs in the
@@ -52,7 +82,7 @@
 {% macro record_consumed(producer) -%}
     insert into ops.dbt_consumed (consumer, producer, batch_id, consumed_at)
     select '{{ model.name }}', '{{ producer }}', pending.batch_id, current_timestamp
-    from ({{ unconsumed_batches(producer) }}) as pending
+    from ({{ unconsumed_batches_query(producer) }}) as pending
 {%- endmacro %}
 
 {#- Post-hook of an intermediate model: publish this invocation's batch, when it wrote any row. -#}

@@ -24,3 +24,24 @@
         when lower({{ expression }}) in ('false', 'f', '0', 'no', 'n') then false
     end
 {%- endmacro %}
+
+{#- The columns of one order item, from the element `elements` of a version's `items` JSON array
+    (see unnest_json_array): the staging view of all items, and the models that unnest only the
+    versions they hold. -#}
+{% macro order_item_columns(version) -%}
+        {{ version }}.order_id,
+        {{ version }}.version_key,
+        coalesce(
+            case
+                when {{ regexp_matches(json_member_text('elements.item', 'line'), '^[0-9]+$') }}
+                    then cast({{ json_member_text('elements.item', 'line') }} as integer)
+            end,
+            cast(elements.position as integer)
+        ) as line_number,
+        {{ json_member_text('elements.item', 'sku') }} as sku,
+        {{ json_member_text('elements.item', 'quantity') }} as quantity_text,
+        {{ safe_decimal(json_member_text('elements.item', 'quantity')) }} as quantity,
+        {{ json_member_text('elements.item', 'unit_price') }} as unit_price_text,
+        {{ safe_decimal(json_member_text('elements.item', 'unit_price')) }} as unit_price,
+        {{ json_is_object('elements.item') }} as is_object
+{%- endmacro %}

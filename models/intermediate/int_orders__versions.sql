@@ -68,10 +68,11 @@ versions as (
 
 items as (
 
-    select * from {{ ref('stg_shop_api__order_items') }}
-    {%- if not evaluate_all %}
-    where order_id in (select affected_keys.order_id from affected_keys)
-    {%- endif %}
+    -- the items of those versions only: the JSON of unchanged orders is never read
+    select
+        {{ order_item_columns('versions') }}
+    from versions
+    {{ unnest_json_array('versions.items_json', 'elements') }}
 
 ),
 
@@ -89,9 +90,13 @@ countries as (
 
 canonical_customers as (
 
-    -- the customers canonical in this run: those with a version that passes
+    -- the customers canonical in this run: those with a version that passes (of those these orders name)
     select customer_id from {{ ref('int_customers__versions') }}
-    where is_last_good
+    where
+        is_last_good
+        {%- if not evaluate_all %}
+        and customer_id in (select versions.customer_id from versions)
+        {%- endif %}
 
 ),
 

@@ -77,12 +77,16 @@ currencies as (
 
 canonical_orders as (
 
-    -- the orders canonical in this run: their version that passes
+    -- the orders canonical in this run: their version that passes (of the orders these versions name)
     select
         order_id,
         currency
     from {{ ref('int_orders__versions') }}
-    where is_last_good
+    where
+        is_last_good
+        {%- if not evaluate_all %}
+        and order_id in (select versions.order_id from versions)
+        {%- endif %}
 
 ),
 

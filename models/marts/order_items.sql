@@ -23,7 +23,8 @@ canonical_versions as (
 
     select
         order_id,
-        version_key
+        version_key,
+        items_json
     from versions
     where is_last_good
 
@@ -31,10 +32,11 @@ canonical_versions as (
 
 items as (
 
-    select * from {{ ref('stg_shop_api__order_items') }}
-    {%- if is_incremental() %}
-    where order_id in (select canonical_versions.order_id from canonical_versions)
-    {%- endif %}
+    -- the items of the canonical versions only
+    select
+        {{ order_item_columns('canonical_versions') }}
+    from canonical_versions
+    {{ unnest_json_array('canonical_versions.items_json', 'elements') }}
 
 ),
 
@@ -48,10 +50,6 @@ final as (
         cast(items.unit_price as numeric(18, 2)) as unit_price,
         cast(items.quantity * items.unit_price as numeric(18, 2)) as line_amount
     from items
-    inner join canonical_versions
-        on
-            items.order_id = canonical_versions.order_id
-            and items.version_key = canonical_versions.version_key
 
 )
 

@@ -1,5 +1,7 @@
 -- Contract 2.2 "nothing is lost": every key's latest landed version is either the canonical version
 -- (it passes) or the open quarantine row (it fails). Returns the keys for which neither holds.
+-- Two anti-joins (`not exists`), never `not in (subquery)`: PostgreSQL runs the latter, at this size, as
+-- a SubPlan re-read for every row.
 {%- set entities = [
     ('int_customers__versions', 'customers', 'quarantined_customers', 'customer_id'),
     ('int_products__versions', 'products', 'quarantined_products', 'sku'),
@@ -14,19 +16,25 @@
     from {{ ref(versions) }} as latest
     where
         latest.is_latest
-        and (
-            (
-                latest.failed_rules = ''
-                and latest.{{ key }} not in (select canonical.{{ key }} from {{ ref(canonical) }} as canonical)
-            )
-            or (
-                latest.failed_rules <> ''
-                and latest.{{ key }} || '|' || latest.version_key not in (
-                    select quarantined.{{ key }} || '|' || quarantined.version_key
-                    from {{ ref(quarantined) }} as quarantined
-                    where not quarantined.is_resolved
-                )
-            )
+        and latest.failed_rules = ''
+        and not exists (
+            select 1 from {{ ref(canonical) }} as canonical
+            where canonical.{{ key }} = latest.{{ key }}
+        )
+    union all
+    select
+        '{{ canonical }}' as entity,
+        latest.{{ key }} as natural_key
+    from {{ ref(versions) }} as latest
+    where
+        latest.is_latest
+        and latest.failed_rules <> ''
+        and not exists (
+            select 1 from {{ ref(quarantined) }} as quarantined
+            where
+                not quarantined.is_resolved
+                and quarantined.{{ key }} = latest.{{ key }}
+                and quarantined.version_key = latest.version_key
         )
     {% if not loop.last %}union all{% endif %}
 {% endfor %}

@@ -1,43 +1,27 @@
-with
+{#- One SELECT, no CTE: PostgreSQL inlines a view without a WITH into its caller's query, so an incremental
+    model's filter on the key or the load id reaches the raw table's indexes (it never pulls up a
+    subquery that has a WITH, and would compute this view for every raw row first). -#}
 
-completed_loads as (
+select
+    -- ids
+    id as customer_id,
 
-    select load_id from {{ source('app_db', '_dlt_loads') }}
-    where status = 0
+    -- strings
+    email,
+    full_name,
+    country as country_code,
 
-),
+    -- booleans
+    deleted_at is not null as is_deleted,
 
-source as (
+    -- timestamps
+    {{ safe_timestamp('created_at') }} as created_at,
+    _version_at as updated_at,
 
-    -- rows of completed loads only: what has been landed
-    select * from {{ source('app_db', 'customers') }}
-    where _dlt_load_id in (select completed_loads.load_id from completed_loads)
+    -- versions
+    {{ version_columns() }}
 
-),
+from {{ source('app_db', 'customers') }}
 
-renamed as (
-
-    select
-        -- ids
-        id as customer_id,
-
-        -- strings
-        email,
-        full_name,
-        country as country_code,
-
-        -- booleans
-        deleted_at is not null as is_deleted,
-
-        -- timestamps
-        {{ safe_timestamp('created_at') }} as created_at,
-        _version_at as updated_at,
-
-        -- versions
-        {{ version_columns() }}
-
-    from source
-
-)
-
-select * from renamed
+-- rows of completed loads only: what has been landed
+where _dlt_load_id in (select load_id from {{ source('app_db', '_dlt_loads') }} where status = 0)

@@ -1,46 +1,30 @@
-with
+{#- One SELECT, no CTE: PostgreSQL inlines a view without a WITH into its caller's query, so an incremental
+    model's filter on the key or the load id reaches the raw table's indexes (it never pulls up a
+    subquery that has a WITH, and would compute this view for every raw row first). -#}
 
-completed_loads as (
+select
+    -- ids
+    sku,
 
-    select load_id from {{ source('app_db', '_dlt_loads') }}
-    where status = 0
+    -- strings
+    name as product_name,
+    category,
+    currency,
 
-),
+    -- numerics
+    list_price as list_price_text,
+    {{ safe_decimal('list_price') }} as list_price,
 
-source as (
+    -- booleans
+    {{ safe_boolean('active') }} as is_active,
 
-    -- rows of completed loads only: what has been landed
-    select * from {{ source('app_db', 'products') }}
-    where _dlt_load_id in (select completed_loads.load_id from completed_loads)
+    -- timestamps
+    _version_at as updated_at,
 
-),
+    -- versions
+    {{ version_columns() }}
 
-renamed as (
+from {{ source('app_db', 'products') }}
 
-    select
-        -- ids
-        sku,
-
-        -- strings
-        name as product_name,
-        category,
-        currency,
-
-        -- numerics
-        list_price as list_price_text,
-        {{ safe_decimal('list_price') }} as list_price,
-
-        -- booleans
-        {{ safe_boolean('active') }} as is_active,
-
-        -- timestamps
-        _version_at as updated_at,
-
-        -- versions
-        {{ version_columns() }}
-
-    from source
-
-)
-
-select * from renamed
+-- rows of completed loads only: what has been landed
+where _dlt_load_id in (select load_id from {{ source('app_db', '_dlt_loads') }} where status = 0)

@@ -1,46 +1,30 @@
-with
+{#- One SELECT, no CTE: PostgreSQL inlines a view without a WITH into its caller's query, so an incremental
+    model's filter on the key or the load id reaches the raw table's indexes (it never pulls up a
+    subquery that has a WITH, and would compute this view for every raw row first). -#}
 
-completed_loads as (
+select
+    -- ids
+    payment_id,
+    order_id,
 
-    select load_id from {{ source('payments_files', '_dlt_loads') }}
-    where status = 0
+    -- strings
+    currency,
+    method,
+    status,
+    _source_file as source_file,
 
-),
+    -- numerics
+    amount as amount_text,
+    {{ safe_decimal('amount') }} as amount,
 
-source as (
+    -- timestamps
+    {{ safe_timestamp('paid_at') }} as paid_at,
+    _version_at as updated_at,
 
-    -- rows of completed loads only: what has been landed
-    select * from {{ source('payments_files', 'payments') }}
-    where _dlt_load_id in (select completed_loads.load_id from completed_loads)
+    -- versions
+    {{ version_columns() }}
 
-),
+from {{ source('payments_files', 'payments') }}
 
-renamed as (
-
-    select
-        -- ids
-        payment_id,
-        order_id,
-
-        -- strings
-        currency,
-        method,
-        status,
-        _source_file as source_file,
-
-        -- numerics
-        amount as amount_text,
-        {{ safe_decimal('amount') }} as amount,
-
-        -- timestamps
-        {{ safe_timestamp('paid_at') }} as paid_at,
-        _version_at as updated_at,
-
-        -- versions
-        {{ version_columns() }}
-
-    from source
-
-)
-
-select * from renamed
+-- rows of completed loads only: what has been landed
+where _dlt_load_id in (select load_id from {{ source('payments_files', '_dlt_loads') }} where status = 0)

@@ -1,42 +1,26 @@
-with
+{#- One SELECT, no CTE: PostgreSQL inlines a view without a WITH into its caller's query, so an incremental
+    model's filter on the key or the load id reaches the raw table's indexes (it never pulls up a
+    subquery that has a WITH, and would compute this view for every raw row first). -#}
 
-completed_loads as (
+select
+    -- ids
+    id as order_id,
+    customer_id,
 
-    select load_id from {{ source('shop_api', '_dlt_loads') }}
-    where status = 0
+    -- strings
+    status,
+    currency,
+    shipping_country,
+    items as items_json,
 
-),
+    -- timestamps
+    {{ safe_timestamp('created_at') }} as created_at,
+    _version_at as updated_at,
 
-source as (
+    -- versions
+    {{ version_columns() }}
 
-    -- rows of completed loads only: what has been landed
-    select * from {{ source('shop_api', 'orders') }}
-    where _dlt_load_id in (select completed_loads.load_id from completed_loads)
+from {{ source('shop_api', 'orders') }}
 
-),
-
-renamed as (
-
-    select
-        -- ids
-        id as order_id,
-        customer_id,
-
-        -- strings
-        status,
-        currency,
-        shipping_country,
-        items as items_json,
-
-        -- timestamps
-        {{ safe_timestamp('created_at') }} as created_at,
-        _version_at as updated_at,
-
-        -- versions
-        {{ version_columns() }}
-
-    from source
-
-)
-
-select * from renamed
+-- rows of completed loads only: what has been landed
+where _dlt_load_id in (select load_id from {{ source('shop_api', '_dlt_loads') }} where status = 0)
