@@ -104,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--verbose", action="store_true", help="with --dry-run: list their keys")
     replay.set_defaults(handler=cmd_replay)
 
+    status = commands.add_parser(
+        "status",
+        help="last runs, each source's cursor, freshness and pending packages, open quarantine (reads only)",
+    )
+    status.add_argument("--json", action="store_true", help="one JSON document on stdout, for machines")
+    status.add_argument("--runs", type=int, default=10, help="how many of the last runs to show (default 10)")
+    status.set_defaults(handler=cmd_status)
+
     grants = commands.add_parser(
         "grants",
         help="PostgreSQL: create or update the loader, transformer and reader roles and their privileges",
@@ -176,7 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from loaders.harness import ExitCode, load_sources
+    from loaders.harness import ExitCode, ledgered, load_sources
     from loaders.locking import RunLocked, run_lock
     from loaders.settings import Settings
 
@@ -185,35 +193,52 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(f"elt load: unknown source(s) {', '.join(unknown)}; known: {', '.join(SOURCE_NAMES)}")
         return 2
     settings = Settings.from_env()
+    sources = list(args.sources or SOURCE_NAMES)
     try:
-        with run_lock(settings):
-            outcomes = load_sources(settings, list(args.sources or SOURCE_NAMES))
+        with run_lock(settings), ledgered(settings, "load", sources) as run:
+            run.sources = load_sources(settings, sources)
+            run.exit_code = ExitCode.LOAD_FAILED if any(o.error for o in run.sources) else ExitCode.OK
+            run.summary = "elt load: " + "; ".join(outcome.describe() for outcome in run.sources)
+            run.error = "; ".join(f"{o.source}: {o.error}" for o in run.sources if o.error) or None
     except RunLocked as exc:
         print(f"elt load FAILED(locked): {exc}")
         return int(ExitCode.LOCKED)
-    print("elt load: " + "; ".join(outcome.describe() for outcome in outcomes))
-    return int(ExitCode.LOAD_FAILED if any(o.error for o in outcomes) else ExitCode.OK)
+    print(run.summary)
+    return int(run.exit_code)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from loaders.harness import ExitCode, run_dbt
+    from loaders.harness import ExitCode, ledgered, outcome_code, record_dbt, run_dbt
     from loaders.locking import RunLocked, run_lock
     from loaders.settings import Settings
 
     settings = Settings.from_env()
     try:
-        with run_lock(settings):
+        with run_lock(settings), ledgered(settings, "build", list(args.dbt_args)) as run:
             outcome = run_dbt(settings, ["build", *args.dbt_args])
+            record_dbt(run, outcome)
+            run.exit_code = outcome_code([], outcome, [])
+            run.summary = (
+                f"elt build: models built={outcome.models_built} failed={outcome.models_failed}; "
+                f"tests passed={outcome.tests_passed} failed={outcome.tests_failed}"
+            )
     except RunLocked as exc:
         print(f"elt build FAILED(locked): {exc}")
         return int(ExitCode.LOCKED)
-    print(
-        f"elt build: models built={outcome.models_built} failed={outcome.models_failed}; "
-        f"tests passed={outcome.tests_passed} failed={outcome.tests_failed}"
-    )
-    if outcome.models_failed or (outcome.returncode and not outcome.tests_failed):
-        return int(ExitCode.BUILD_FAILED)
-    return int(ExitCode.TESTS_FAILED if outcome.tests_failed else ExitCode.OK)
+    print(run.summary)
+    return int(run.exit_code)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from loaders.settings import Settings
+    from loaders.status import collect, render
+
+    status = collect(Settings.from_env(), list(SOURCE_NAMES), limit=args.runs)
+    if args.json:
+        print(status.to_json())
+    else:
+        render(status)
+    return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -11,17 +11,21 @@ rows, gives the run its own exit code — with everything loaded and built kept,
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from loaders.ledger import RunEntry, new_run_id, record_finish, record_start
 from loaders.settings import Settings
 
 QUARANTINE_TABLES = ("customers", "products", "orders", "payments")
@@ -46,8 +50,14 @@ class ExitCode(IntEnum):
 USAGE_ERROR = 2  # argparse's exit on bad arguments; `elt run` also uses it for a bad threshold setting
 
 
+RUN_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("run_id", default=None)
+
+
 def log_event(event: str, **fields: Any) -> None:
-    record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event, **fields}
+    record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event}
+    if RUN_ID.get() is not None:
+        record["run_id"] = RUN_ID.get()
+    record.update(fields)
     print(json.dumps(record, default=str), file=sys.stderr, flush=True)
 
 
@@ -59,6 +69,11 @@ class SourceOutcome:
     dead_lettered: int = 0
     error: str | None = None
     resumed_packages: int = 0
+    load_ids: tuple[str, ...] = ()
+    retries: int = 0
+    files_read: int | None = None  # sources that read files: files taken in this run
+    cursor_before: dict[str, Any] = field(default_factory=dict)
+    cursor_after: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         if self.error:
@@ -72,6 +87,7 @@ class SourceOutcome:
 @dataclass
 class DbtOutcome:
     returncode: int
+    invocation_id: str | None = None
     models_built: int = 0
     models_failed: int = 0
     tests_passed: int = 0
@@ -82,12 +98,15 @@ class DbtOutcome:
 def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
     from loaders.indexes import ensure_raw_indexes
     from loaders.locking import writer_lock
-    from loaders.pipelines import load_source
+    from loaders.pipelines import cursor_positions, load_source
+    from loaders.sources.shop_api.helpers import RETRIES
 
     outcomes = []
     for source in sources:
         started = time.monotonic()
         log_event("load_started", source=source)
+        before = cursor_positions(settings, source)
+        RETRIES.take()
         try:
             with writer_lock(settings):
                 report = load_source(settings, source, on_reset=partial(log_event, "local_state_reset", source=source))
@@ -95,10 +114,22 @@ def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
         except Exception as exc:  # one source's failure must not hide the others'
             message = root_cause(exc)
             log_event("load_failed", source=source, error=message)
-            outcomes.append(SourceOutcome(source, error=message))
+            outcomes.append(
+                SourceOutcome(source, error=message, retries=RETRIES.take(), cursor_before=before, cursor_after=before)
+            )
             continue
+        after = cursor_positions(settings, source)
         outcome = SourceOutcome(
-            source, report.extracted, report.landed, report.dead_lettered, resumed_packages=report.resumed_packages
+            source,
+            report.extracted,
+            report.landed,
+            report.dead_lettered,
+            resumed_packages=report.resumed_packages,
+            load_ids=tuple(report.load_ids),
+            retries=RETRIES.take(),
+            files_read=files_taken(before, after),
+            cursor_before=before,
+            cursor_after=after,
         )
         log_event(
             "load_finished",
@@ -109,10 +140,20 @@ def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
             load_ids=list(report.load_ids),
             resumed_packages=report.resumed_packages,
             resumed_load_ids=list(report.resumed_load_ids),
+            retries=outcome.retries,
+            cursor_after=after,
             seconds=round(time.monotonic() - started, 2),
         )
         outcomes.append(outcome)
     return outcomes
+
+
+def files_taken(before: dict[str, Any], after: dict[str, Any]) -> int | None:
+    """Files a run took, from the file manifests' sizes before and after (None: the source reads no files)."""
+    manifests = [name for name, position in after.items() if isinstance(position, dict) and "files" in position]
+    if not manifests:
+        return None
+    return sum(after[name]["files"] - (before.get(name) or {}).get("files", 0) for name in manifests)
 
 
 def root_cause(exc: BaseException) -> str:
@@ -137,7 +178,9 @@ def run_dbt(settings: Settings, args: list[str]) -> DbtOutcome:
     proc = subprocess.run([dbt_executable(), *args], cwd=settings.project_dir, env=env, stdout=sys.stderr, check=False)
     outcome = DbtOutcome(returncode=proc.returncode)
     if results_path.exists():
-        for result in json.loads(results_path.read_text()).get("results", []):
+        results = json.loads(results_path.read_text())
+        outcome.invocation_id = results.get("metadata", {}).get("invocation_id")
+        for result in results.get("results", []):
             kind = result["unique_id"].split(".", 1)[0]
             status = result["status"]
             outcome.statuses[result["unique_id"]] = status
@@ -212,6 +255,11 @@ class NewQuarantine:
         return sum(n for n in self.by_table.values() if n is not None)
 
 
+def resolved_between(before: OpenRows, after: OpenRows) -> int:
+    """Quarantine rows open before the build and not after it (released, or replaced by a newer row)."""
+    return sum(len((before.get(table) or set()) - rows) for table, rows in after.items() if rows is not None)
+
+
 @dataclass(frozen=True)
 class Breach:
     """One threshold the run exceeded, and by how much."""
@@ -280,31 +328,65 @@ def outcome_code(outcomes: list[SourceOutcome], dbt: DbtOutcome, breaches: list[
     return min(codes, default=ExitCode.OK)
 
 
+@contextlib.contextmanager
+def ledgered(settings: Settings, command: str, arguments: list[str]) -> Iterator[RunEntry]:
+    """One run in the ledger (call it holding the run lock): its row is written `running` now and completed
+    when the block ends — with the exit code and summary the block set on the entry, or, when the block
+    raised, exit 1 and the error. Every JSON event meanwhile carries the run id."""
+    run = RunEntry(new_run_id(), command, arguments)
+    token = RUN_ID.set(run.run_id)
+    try:
+        record_start(settings, run)
+        log_event("run_started", command=command, arguments=arguments)
+        try:
+            yield run
+        except BaseException as exc:
+            record_finish(settings, run, exit_code=1, error=root_cause(exc), summary="")
+            raise
+        record_finish(settings, run, exit_code=int(run.exit_code), error=run.error, summary=run.summary)
+    finally:
+        RUN_ID.reset(token)
+
+
+def record_dbt(run: RunEntry, dbt: DbtOutcome) -> None:
+    run.dbt_invocation_id = dbt.invocation_id
+    run.models_built, run.models_failed = dbt.models_built, dbt.models_failed
+    run.tests_passed, run.tests_failed = dbt.tests_passed, dbt.tests_failed
+
+
 def elt_run(settings: Settings, sources: list[str], dbt_args: list[str]) -> tuple[ExitCode, str]:
     from loaders.locking import RunLocked, run_lock
 
     started = time.monotonic()
     try:
-        with run_lock(settings):
+        with run_lock(settings), ledgered(settings, "run", [*sources, *dbt_args]) as run:
             outcomes = load_sources(settings, sources)
+            run.sources = outcomes
             # quarantine changes only in dbt: what is open now is what was open before the build
             before = open_quarantine_rows(settings, missing_is_empty=True)
             dbt = run_dbt(settings, ["build", *dbt_args])
+            record_dbt(run, dbt)
             after = open_quarantine_rows(settings)
+            new = NewQuarantine.between(before, after)
+            run.quarantine_opened, run.quarantine_resolved = new.total, resolved_between(before, after)
+            breaches = check_thresholds(settings, outcomes, new)
+            code = outcome_code(outcomes, dbt, breaches)
+            quarantine = {table: None if rows is None else len(rows) for table, rows in after.items()}
+            line = summary_line(outcomes, dbt, quarantine, time.monotonic() - started, code, breaches)
+            run.exit_code, run.summary = code, line
+            run.error = (
+                "; ".join([*(f"{o.source}: {o.error}" for o in outcomes if o.error), *(b.text for b in breaches)])
+                or None
+            )
+            log_event(
+                "run_finished",
+                exit_code=int(code),
+                new_quarantine=new.by_table,
+                max_dead_letter_rate=settings.max_dead_letter_rate,
+                max_new_quarantine=settings.max_new_quarantine,
+                thresholds_exceeded=[breach.text for breach in breaches],
+            )
     except RunLocked as exc:
         log_event("run_locked", error=str(exc))
         return ExitCode.LOCKED, f"elt run FAILED(locked): {exc}"
-    new = NewQuarantine.between(before, after)
-    breaches = check_thresholds(settings, outcomes, new)
-    code = outcome_code(outcomes, dbt, breaches)
-    quarantine = {table: None if rows is None else len(rows) for table, rows in after.items()}
-    line = summary_line(outcomes, dbt, quarantine, time.monotonic() - started, code, breaches)
-    log_event(
-        "run_finished",
-        exit_code=int(code),
-        new_quarantine=new.by_table,
-        max_dead_letter_rate=settings.max_dead_letter_rate,
-        max_new_quarantine=settings.max_new_quarantine,
-        thresholds_exceeded=[breach.text for breach in breaches],
-    )
     return code, line

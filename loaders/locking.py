@@ -20,14 +20,12 @@ import zlib
 from collections.abc import Iterator
 
 from loaders.settings import Settings
-from loaders.warehouse import connect
+from loaders.warehouse import RunLocked, connect
+
+__all__ = ["RunLocked", "run_lock", "writer_lock"]
 
 # The same name as the dbt macro `writer_lock_name()`; PostgreSQL's hashtext() makes it the lock key.
 WRITER_LOCK_NAME = "elt:warehouse-writer"
-
-
-class RunLocked(RuntimeError):
-    """Another `elt` run holds the warehouse."""
 
 
 @contextlib.contextmanager

@@ -206,3 +206,21 @@ def _landed_counts(pipe: dlt.Pipeline, load_ids: tuple[str, ...]) -> dict[str, i
             )
             counts[table] = int(rows[0][0]) if rows else 0
     return counts
+
+
+def cursor_positions(settings: Settings, source: str) -> dict[str, Any]:
+    """Where each resource of a source stands, from the local dlt state (the last load this machine made
+    or restored): an incremental's `last_value`, or a file manifest's size and next delivery number."""
+    try:
+        state = pipeline(settings, source).state
+    except Exception:  # no local state yet, or a damaged one (load_source resets it): nothing to show
+        return {}
+    positions: dict[str, Any] = {}
+    for source_state in state.get("sources", {}).values():
+        for resource, resource_state in source_state.get("resources", {}).items():
+            if "files" in resource_state:
+                files, next_seq = len(resource_state["files"]), resource_state.get("next_seq")
+                positions[resource] = {"files": files, "next_seq": next_seq}
+            for cursor, incremental in resource_state.get("incremental", {}).items():
+                positions[f"{resource}.{cursor}"] = incremental.get("last_value")
+    return positions

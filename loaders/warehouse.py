@@ -9,6 +9,10 @@ from typing import Any
 from loaders.settings import Settings
 
 
+class RunLocked(RuntimeError):
+    """Another `elt` run, or another process writing the DuckDB file, holds the warehouse."""
+
+
 class WarehouseUnreachable(RuntimeError):
     """The warehouse refused or never answered the connection: the driver's reason, never a password."""
 
@@ -19,7 +23,13 @@ def connect(settings: Settings, read_only: bool = True) -> Iterator[Any]:
     if settings.target == "duckdb":
         import duckdb
 
-        conn = duckdb.connect(str(settings.duckdb_path), read_only=read_only)
+        try:
+            conn = duckdb.connect(str(settings.duckdb_path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "Could not set lock" not in str(exc):
+                raise
+            # DuckDB's own message names the process holding the file (a plain `dbt build`, say)
+            raise RunLocked(f"the DuckDB file is in use by another process: {exc}") from None
         # A SET, not connect(config=...): DuckDB refuses a second in-process connection to the same file
         # with a different configuration than the first (dlt's, say).
         conn.execute("set TimeZone = 'UTC'")

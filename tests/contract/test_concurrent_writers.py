@@ -14,9 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from loaders.harness import ExitCode
+import pytest
+
+from loaders.harness import ExitCode, run_dbt
 from loaders.simulate import SimulationConfig, generate
+from loaders.warehouse import connect
 from tests.contract.records import assert_full_refresh_reproduces
+from tests.support.dbt_project import copy_of_the_dbt_project
 from tests.support.project import Project
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -90,3 +94,38 @@ def test_plain_dbt_build_waits_while_a_loader_holds_the_warehouse(project: Proje
         assert code == ExitCode.OK, line
     assert project.scalar(consumed) > before
     assert_full_refresh_reproduces(project)
+
+
+RENDER_PROBE = """\
+{{ config(materialized='table', post_hook="insert into ops.render_probe select 'post-hook', txid_current(), 1") }}
+{%- set pending = unconsumed_loads('shop_api') %}
+{%- if execute %}
+{%- do run_query(
+    "insert into ops.render_probe select 'render', txid_current(), count(*) from pg_locks"
+    " where locktype = 'advisory' and granted and pid = pg_backend_pid()"
+) %}
+{%- endif %}
+select 1 as probe
+"""
+
+
+@pytest.mark.parametrize("warehouse", ["postgres"], indirect=True)
+def test_pending_ids_are_read_under_the_lock_in_the_transaction_that_records_them(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the literal ids rest on (macros/incremental.sql, pending_ids): dbt renders a model on the connection
+    and in the transaction its materialization commits, and the writer lock is taken at render. A dbt
+    upgrade that broke either would let a load complete between the read and the post-hook."""
+    generate(project.root, WORLD, through_day=1)
+    project.run()
+    copy = copy_of_the_dbt_project(tmp_path / "dbt")
+    (copy / "models" / "render_probe.sql").write_text(RENDER_PROBE)
+    monkeypatch.setenv("ELT_PROJECT_DIR", str(copy))
+    with connect(project.settings, read_only=False) as conn:
+        conn.cursor().execute("create table ops.render_probe (step varchar, txid bigint, advisory_locks integer)")
+    outcome = run_dbt(project.settings, ["run", "--select", "render_probe"])
+    assert outcome.returncode == 0, outcome.statuses
+    steps = {step: (txid, locks) for step, txid, locks in project.query("select * from ops.render_probe")}
+    assert set(steps) == {"render", "post-hook"}, steps
+    assert steps["render"][0] == steps["post-hook"][0], steps  # one transaction, from render to commit
+    assert steps["render"][1] >= 1, steps  # the writer lock was already held when the ids were read

@@ -104,6 +104,7 @@ class RetryPolicy:
             # tenacity computes the wait before asking `stop`, so no retry starts whose wait ends past the deadline
             stop=stop_after_attempt(self.max_attempts) | stop_before_delay(self.deadline),
             retry_error_callback=self._give_up,
+            before_sleep=lambda _state: RETRIES.add(),
         )
 
     def _give_up(self, state: RetryCallState) -> Any:
@@ -113,6 +114,23 @@ class RetryPolicy:
             f" {state.seconds_since_start or 0:.0f}s (transient, retried with backoff; check {SETTING}BASE_URL"
             f" and the service, or raise {SETTING}REQUEST_MAX_ATTEMPTS / {SETTING}REQUEST_DEADLINE)"
         )
+
+
+class RetryCounter:
+    """Requests retried in this process since the harness last took the count (for the run ledger)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    def add(self) -> None:
+        self._count += 1
+
+    def take(self) -> int:
+        count, self._count = self._count, 0
+        return count
+
+
+RETRIES = RetryCounter()
 
 
 def make_session(policy: RetryPolicy) -> Session:
