@@ -104,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--verbose", action="store_true", help="with --dry-run: list their keys")
     replay.set_defaults(handler=cmd_replay)
 
+    reset = commands.add_parser(
+        "reset",
+        help="drop a source's raw tables, cursor state and manifest, load it from the start, rebuild its models",
+        epilog=EXIT_CODES,
+    )
+    reset.add_argument("source", choices=SOURCE_NAMES)
+    reset.add_argument("--yes", action="store_true", help="do it; without it, print what it would drop and stop")
+    reset.set_defaults(handler=cmd_reset)
+
     status = commands.add_parser(
         "status",
         help="last runs, each source's cursor, freshness and pending packages, open quarantine (reads only)",
@@ -224,6 +233,40 @@ def cmd_build(args: argparse.Namespace) -> int:
             )
     except RunLocked as exc:
         print(f"elt build FAILED(locked): {exc}")
+        return int(ExitCode.LOCKED)
+    print(run.summary)
+    return int(run.exit_code)
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    from loaders.harness import ExitCode, ledgered, load_sources, outcome_code, record_dbt, run_dbt
+    from loaders.locking import RunLocked, run_lock, writer_lock
+    from loaders.reset import drop, plan
+    from loaders.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        with run_lock(settings):
+            reset = plan(settings, args.source)
+            print(reset.describe())
+            if not args.yes:
+                print("nothing changed: run again with --yes to do it")
+                return int(ExitCode.OK)
+            with ledgered(settings, "reset", [args.source]) as run:
+                with writer_lock(settings):
+                    drop(settings, reset)
+                run.sources = load_sources(settings, [args.source])
+                outcome = run_dbt(settings, ["build", *reset.dbt_selection])
+                record_dbt(run, outcome)
+                run.exit_code = outcome_code(run.sources, outcome, [])
+                run.summary = (
+                    f"elt reset {args.source}: "
+                    + "; ".join(o.describe() for o in run.sources)
+                    + f"; models built={outcome.models_built} failed={outcome.models_failed};"
+                    f" tests passed={outcome.tests_passed} failed={outcome.tests_failed}"
+                )
+    except RunLocked as exc:
+        print(f"elt reset FAILED(locked): {exc}")
         return int(ExitCode.LOCKED)
     print(run.summary)
     return int(run.exit_code)
