@@ -25,8 +25,9 @@ binaries):
 5. a second 1 % change load, and `EXPLAIN ANALYZE` of the incremental SELECT of `int_orders__versions`,
    `int_payments__versions` and `order_items` as `dbt compile` renders it, each taken just before the
    model consumes that load (the models it judges against ran on it first, as in a build), with the rows
-   every scan node reads from each table against the table's size; with `--compare-project DIR` (see
-   bench/try_fixes.py) the same SELECTs as another copy of the project writes them, on the same state.
+   every scan node reads from each table against the table's size; with `--compare-project DIR` (a copy of
+   the project with a fix to try, see tests.support.dbt_project) the same SELECTs as that copy writes them,
+   on the same state.
 
 Results: bench/results/explain_<target>.txt (plans), incremental_<label>_<target>.json (figures) and
 incremental_<label>.md (the table, regenerated from every target's JSON of that label; a hand-written
