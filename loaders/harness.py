@@ -54,10 +54,9 @@ RUN_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("run_id", de
 
 
 def log_event(event: str, **fields: Any) -> None:
-    record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event}
+    record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event, **fields}
     if RUN_ID.get() is not None:
-        record["run_id"] = RUN_ID.get()
-    record.update(fields)
+        record["run_id"] = RUN_ID.get()  # last, so `"event": …, "source": …` reads the same with or without
     print(json.dumps(record, default=str), file=sys.stderr, flush=True)
 
 
