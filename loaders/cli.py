@@ -10,9 +10,9 @@ import os
 import sys
 from pathlib import Path
 
+from loaders.entities import SOURCE_NAMES
 from loaders.settings import DEFAULT_MAX_DEAD_LETTER_RATE, PROJECT_DIR, parse_limit, parse_rate
 
-SOURCE_NAMES = ("shop_api", "app_db", "payments_files")
 UNSET = object()  # --max-new-quarantine not given (None is its "no limit")
 EXIT_CODES = """exit codes (when several apply, the smallest non-zero one):
   0  everything succeeded;

@@ -25,11 +25,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from loaders.entities import ENTITIES
 from loaders.ledger import RunEntry, new_run_id, record_finish, record_start
 from loaders.settings import Settings
 
-QUARANTINE_TABLES = ("customers", "products", "orders", "payments")
-QUARANTINE_KEYS = {"customers": "customer_id", "products": "sku", "orders": "order_id", "payments": "payment_id"}
+QUARANTINE_KEYS = {entity.name: entity.key for entity in ENTITIES}
 
 
 class ExitCode(IntEnum):
@@ -215,8 +215,7 @@ def open_quarantine_rows(settings: Settings, missing_is_empty: bool = False) -> 
     rows: OpenRows = {}
     with connect(settings) as conn:
         cursor = conn.cursor()
-        for table in QUARANTINE_TABLES:
-            key = QUARANTINE_KEYS[table]
+        for table, key in QUARANTINE_KEYS.items():
             try:
                 cursor.execute(f"select {key}, version_key from quarantine.{table} where not is_resolved")
                 rows[table] = {(str(k), str(v)) for k, v in cursor.fetchall()}

@@ -19,17 +19,11 @@ from dlt.common.schema.typing import C_DLT_LOAD_ID, LOADS_TABLE_NAME, PIPELINE_S
 from dlt.common.storages.exceptions import StorageException
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from loaders.entities import SOURCE_NAMES, dlt_source
 from loaders.settings import Settings
-from loaders.sources.app_db import app_db
 from loaders.sources.landing import DEAD_LETTERS_TABLE
-from loaders.sources.payments_files import payments_files
-from loaders.sources.shop_api import shop_api
 
-SOURCES: dict[str, Callable[[], Any]] = {
-    "shop_api": shop_api,
-    "app_db": app_db,
-    "payments_files": payments_files,
-}
+SOURCES: dict[str, Callable[[], Any]] = {name: dlt_source(name) for name in SOURCE_NAMES}
 
 # dbt's incremental models find new raw versions by their load id; dlt's Arrow path omits the
 # column unless asked.

@@ -1,7 +1,7 @@
 -- Every record a loader could not land, from all sources, whole: the contract's `ops.dead_letters`.
 -- Each loader writes its own `raw_<source>.dead_letters` in the same load package as the rows around
 -- it, so a dead letter commits exactly when its neighbours do; this view is the one place to read them.
-{%- set sources = ['shop_api', 'app_db', 'payments_files'] %}
+{%- set sources = var('elt_sources') %}  {#- the registry of sources, dbt_project.yml #}
 
 with
 

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
+from loaders.entities import ENTITIES, SOURCE_NAMES
 from loaders.harness import DbtOutcome, ExitCode, elt_run, load_sources, run_dbt
 from loaders.settings import Settings
 from loaders.simulate import ApiServer, ApiStore, AppDb, FaultPlan, write_payments_file
 from loaders.warehouse import fetch_all
 
-SOURCES = ["shop_api", "app_db", "payments_files"]
+SOURCES = list(SOURCE_NAMES)
 
 CANONICAL_KEYS = {
     "customers": ("customer_id",),
@@ -30,7 +31,7 @@ CANONICAL_KEYS = {
     "payments": ("payment_id",),
     "daily_revenue": ("revenue_date", "currency"),
 }
-QUARANTINE_KEYS = {"customers": "customer_id", "products": "sku", "orders": "order_id", "payments": "payment_id"}
+QUARANTINE_KEYS = {entity.name: entity.key for entity in ENTITIES}
 
 
 @dataclass(frozen=True)
