@@ -24,7 +24,8 @@ EXIT_CODES = """exit codes (when several apply, the smallest non-zero one):
   6  elt run: a source dead-lettered more than --max-dead-letter-rate of what it extracted (all kept, built);
   7  elt run: the build opened more quarantine rows than --max-new-quarantine (all kept, built);
   8  elt grants: the warehouse refused to create a role or grant a privilege (nothing half-done);
-  9  the warehouse cannot be reached (refused, wrong password, no such database): nothing was done"""
+  9  the warehouse cannot be reached (refused, wrong password, no such database): nothing was done;
+ 10  elt check: a connection failed (each line says which and why)"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--verbose", action="store_true", help="with --dry-run: list their keys")
     replay.set_defaults(handler=cmd_replay)
+
+    check = commands.add_parser(
+        "check", help="test the warehouse's and every source's connection with the current settings; load nothing"
+    )
+    check.set_defaults(handler=cmd_check)
 
     reset = commands.add_parser(
         "reset",
@@ -236,6 +242,17 @@ def cmd_build(args: argparse.Namespace) -> int:
         return int(ExitCode.LOCKED)
     print(run.summary)
     return int(run.exit_code)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from loaders.check import run_checks
+    from loaders.harness import ExitCode
+    from loaders.settings import Settings
+
+    checks = run_checks(Settings.from_env())
+    for check in checks:
+        print(check.describe())
+    return int(ExitCode.OK if all(check.ok for check in checks) else ExitCode.CHECK_FAILED)
 
 
 def cmd_reset(args: argparse.Namespace) -> int:

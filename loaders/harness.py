@@ -45,6 +45,7 @@ class ExitCode(IntEnum):
     QUARANTINE_THRESHOLD = 7
     GRANTS_FAILED = 8
     WAREHOUSE_UNREACHABLE = 9
+    CHECK_FAILED = 10
 
 
 USAGE_ERROR = 2  # argparse's exit on bad arguments; `elt run` also uses it for a bad threshold setting

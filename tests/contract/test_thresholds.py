@@ -84,7 +84,7 @@ def test_exit_codes_are_distinct_and_none_is_argparse_usage_error() -> None:
 
     helped = cli("run", "--help")
     assert helped.returncode == 0
-    listed = dict(re.findall(r"^  (\d)  (.+?);?$", helped.stdout, flags=re.MULTILINE))
+    listed = dict(re.findall(r"^ {1,2}(\d{1,2})  (.+?);?$", helped.stdout, flags=re.MULTILINE))
     assert set(listed) == {str(v) for v in [*values, USAGE_ERROR]}, helped.stdout
     assert "--max-dead-letter-rate" in listed["6"] and "--max-new-quarantine" in listed["7"]
     readme = (PROJECT_DIR / "README.md").read_text()
