@@ -9,7 +9,12 @@
     {%- endset -%}
     delete from {{ this }} as emptied
     where
-        emptied.revenue_date in ({{ touched_dates }})
+        (
+            emptied.revenue_date in ({{ touched_dates }})
+            {%- if backfill_window() %}
+            or {{ in_backfill_window('emptied.revenue_date') }}
+            {%- endif %}
+        )
         and not exists (
             select 1
             from {{ ref('int_payments__versions') }} as kept
@@ -22,3 +27,26 @@
     {%- endif -%}
 {%- endmacro %}
 
+
+{#- The UTC date window `--vars '{backfill_start: …, backfill_end: …}'` asks daily_revenue to rebuild, as
+    [start, end] ISO date strings; none when not asked. Both or neither, start <= end, or the build stops. -#}
+{% macro backfill_window() -%}
+    {%- set start, end = var('backfill_start', none), var('backfill_end', none) -%}
+    {%- if start is none and end is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set start, end = (start | string), (end | string) -%}
+    {%- set iso = modules.re.compile('^[0-9]{4}-[0-9]{2}-[0-9]{2}$') -%}
+    {%- if start == 'None' or end == 'None' or not iso.match(start) or not iso.match(end) or start > end -%}
+        {{ exceptions.raise_compiler_error(
+            "backfill_start and backfill_end: give both, as UTC dates YYYY-MM-DD, start <= end (got "
+            ~ start ~ ", " ~ end ~ ")"
+        ) }}
+    {%- endif -%}
+    {{ return([start, end]) }}
+{%- endmacro %}
+
+{% macro in_backfill_window(date_expression) -%}
+    {%- set window = backfill_window() -%}
+    {{ date_expression }} between cast('{{ window[0] }}' as date) and cast('{{ window[1] }}' as date)
+{%- endmacro %}

@@ -92,11 +92,10 @@ canonical_customers as (
 
     -- the customers canonical in this run: those with a version that passes (of those these orders name)
     select customer_id from {{ ref('int_customers__versions') }}
-    where
-        is_last_good
-        {%- if not evaluate_all %}
+    where is_last_good
+    {%- if not evaluate_all %}
         and customer_id in (select versions.customer_id from versions)
-        {%- endif %}
+    {%- endif %}
 
 ),
 

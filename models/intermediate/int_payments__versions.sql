@@ -82,11 +82,10 @@ canonical_orders as (
         order_id,
         currency
     from {{ ref('int_orders__versions') }}
-    where
-        is_last_good
-        {%- if not evaluate_all %}
+    where is_last_good
+    {%- if not evaluate_all %}
         and order_id in (select versions.order_id from versions)
-        {%- endif %}
+    {%- endif %}
 
 ),
 

@@ -4,7 +4,11 @@
 
     It aggregates the canonical payment versions where they are decided, `int_payments__versions`
     (`is_last_good`: exactly the rows of `analytics.payments`), so a selection that builds it without
-    `payments` still gives the same figures. -#}
+    `payments` still gives the same figures.
+
+    A date window can be rebuilt on purpose, besides what changed (a hand fix, a suspicion):
+    `dbt build --select daily_revenue --vars '{backfill_start: 2024-03-01, backfill_end: 2024-03-07}'`
+    (UTC dates, both included). Dates in the window that have no payment left lose their rows. -#}
 {{
     config(
         unique_key='revenue_date',
@@ -26,6 +30,13 @@ touched_dates as (
     where
         batch_id in ({{ unconsumed_batches('int_payments__versions') }})
         and paid_at is not null
+    {%- if backfill_window() %}
+    union
+    -- the dates of the window asked for (backfill_start, backfill_end)
+    select distinct {{ utc_date('paid_at') }} as revenue_date
+    from {{ ref('int_payments__versions') }}
+    where {{ in_backfill_window(utc_date('paid_at')) }}
+    {%- endif %}
 
 ),
 {%- endif %}

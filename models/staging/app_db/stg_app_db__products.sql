@@ -27,4 +27,9 @@ select
 from {{ source('app_db', 'products') }}
 
 -- rows of completed loads only: what has been landed
-where _dlt_load_id in (select load_id from {{ source('app_db', '_dlt_loads') }} where status = 0)
+where
+    _dlt_load_id in (
+        select loads.load_id
+        from {{ source('app_db', '_dlt_loads') }} as loads
+        where loads.status = 0
+    )
