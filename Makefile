@@ -18,9 +18,10 @@ install: $(STAMP)
 run: install
 	$(BIN)/elt demo
 
-## make test: lint (ruff; sqlfluff on DuckDB and PostgreSQL inside pytest) and every test on both warehouses
+## make test: lint (ruff; sqlfluff on DuckDB and PostgreSQL inside pytest) and every test on both warehouses,
+## spread over WORKERS pytest processes (default: one per CPU); each has its own PostgreSQL server and folders.
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal
 
 ## make proof: the convergence property (any sequence of invocations = a full refresh) with a large,
 ## random budget on both warehouses; EXAMPLES=N per warehouse (default 50). Long: about 1 min an example.
