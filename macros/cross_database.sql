@@ -109,3 +109,18 @@
 {% macro pin_session_to_utc() -%}
     set timezone = 'UTC'
 {%- endmacro %}
+
+{#- `key` is one of the values `query` returns. On PostgreSQL as `= any(array(query))`: the planner then looks
+    each value up in the key's index, where for `in (query)` it estimates the set from statistics and, for
+    a few thousand keys, prefers one pass over the whole table. -#}
+{% macro key_in(key, query) -%}
+    {{ return(adapter.dispatch('key_in', 'elt')(key, query)) }}
+{%- endmacro %}
+
+{% macro default__key_in(key, query) -%}
+    {{ key }} = any(array({{ query }}))
+{%- endmacro %}
+
+{% macro duckdb__key_in(key, query) -%}
+    {{ key }} in ({{ query }})
+{%- endmacro %}

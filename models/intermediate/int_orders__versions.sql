@@ -43,7 +43,9 @@ released_or_demoted as (
     from {{ this }} as judged
     inner join customers_changed
         on judged.customer_id = customers_changed.customer_id
-    where judged.is_known_customer <> customers_changed.is_canonical
+    where
+        {{ key_in('judged.customer_id', 'select customers_changed.customer_id from customers_changed') }}
+        and judged.is_known_customer <> customers_changed.is_canonical
 
 ),
 
@@ -61,7 +63,7 @@ versions as (
     -- every version of each affected order
     select * from {{ ref('stg_shop_api__orders') }}
     {%- if not evaluate_all %}
-    where order_id in (select affected_keys.order_id from affected_keys)
+    where {{ key_in('order_id', 'select affected_keys.order_id from affected_keys') }}
     {%- endif %}
 
 ),
@@ -94,7 +96,7 @@ canonical_customers as (
     select customer_id from {{ ref('int_customers__versions') }}
     where is_last_good
     {%- if not evaluate_all %}
-        and customer_id in (select versions.customer_id from versions)
+        and {{ key_in('customer_id', 'select versions.customer_id from versions') }}
     {%- endif %}
 
 ),

@@ -45,8 +45,11 @@ released_or_demoted as (
     inner join orders_changed
         on judged.order_id = orders_changed.order_id
     where
-        judged.order_exists <> orders_changed.is_canonical
-        or judged.order_currency is distinct from orders_changed.canonical_currency
+        {{ key_in('judged.order_id', 'select orders_changed.order_id from orders_changed') }}
+        and (
+            judged.order_exists <> orders_changed.is_canonical
+            or judged.order_currency is distinct from orders_changed.canonical_currency
+        )
 
 ),
 
@@ -64,7 +67,7 @@ versions as (
     -- every version of each affected payment
     select * from {{ ref('stg_payments_files__payments') }}
     {%- if not evaluate_all %}
-    where payment_id in (select affected_keys.payment_id from affected_keys)
+    where {{ key_in('payment_id', 'select affected_keys.payment_id from affected_keys') }}
     {%- endif %}
 
 ),
@@ -84,7 +87,7 @@ canonical_orders as (
     from {{ ref('int_orders__versions') }}
     where is_last_good
     {%- if not evaluate_all %}
-        and order_id in (select versions.order_id from versions)
+        and {{ key_in('order_id', 'select versions.order_id from versions') }}
     {%- endif %}
 
 ),
