@@ -9,7 +9,9 @@ Three NOLOGIN roles, named by environment variables (defaults in brackets); logi
   the schemas it lacks; `elt replay --dry-run` its scratch schema), USAGE and SELECT on every `raw_*`
   schema and table — today's by a grant, tomorrow's by the loader's default privileges — and owns
   `staging`, `analytics`, `quarantine` and `ops` with everything in them (the ops tables and function
-  that dbt's on-run-start creates, the harness's reads of quarantine).
+  that dbt's on-run-start creates, the harness's reads of quarantine). The run ledger
+  (`ops.elt_runs`, `ops.elt_run_sources`) is created here and the loader may read, insert and update
+  it: `elt load` records its runs too — and nothing else in `ops`.
 - the **reader** (`ELT_READER_ROLE` [elt_reader]): CONNECT, USAGE on `analytics` and SELECT on its
   tables; nothing in raw, staging, quarantine or ops. dbt's `grants` config on the marts
   (dbt_project.yml) grants SELECT to it on every table it builds, before the swap of a `--full-refresh`
@@ -33,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from loaders.ledger import DDL, RUNS_TABLE, SOURCES_TABLE
 from loaders.settings import Settings
 
 ROLE_VARIABLES = {"loader": "ELT_LOADER_ROLE", "transformer": "ELT_TRANSFORMER_ROLE", "reader": "ELT_READER_ROLE"}
@@ -42,6 +45,9 @@ READER_SCHEMA = "analytics"
 # Created and dropped by the transformer (`elt replay --dry-run`); one left behind by a crash is handed over.
 TRANSFORMER_SCRATCH_SCHEMAS = ("ops_replay_preview",)
 SESSION_ROLE_KINDS = ("loader", "transformer")
+LEDGER_SCHEMA = "ops"
+LEDGER_TABLES = tuple(name.split(".", 1)[1] for name in (RUNS_TABLE, SOURCES_TABLE))
+LEDGER_TABLES_DDL = tuple(statement for statement in DDL if statement.startswith("create table"))
 ROLE_OID = "(select oid from pg_roles where rolname = %s)"
 
 RELATION_KEYWORDS = {
@@ -163,7 +169,14 @@ class _Grants:
         # dbt's schemas: the transformer's, created now so the reader's USAGE on analytics can be granted
         for schema in TRANSFORMER_SCHEMAS:
             self.execute("create schema if not exists {} authorization {}", schema, transformer)
+            if schema == LEDGER_SCHEMA:
+                for statement in LEDGER_TABLES_DDL:  # the transformer's once handed over, below
+                    self.cursor.execute(statement)
             self.hand_over(schema, transformer)
+        # the run ledger: every `elt` command writes it, `elt load` as the loader too
+        self.execute("grant usage on schema {} to {}", LEDGER_SCHEMA, loader)
+        for table in LEDGER_TABLES:
+            self.execute("grant select, insert, update on {}.{} to {}", LEDGER_SCHEMA, table, loader)
         for (schema,) in self.rows(
             "select nspname from pg_namespace where nspname = any(%s)", list(TRANSFORMER_SCRATCH_SCHEMAS)
         ):

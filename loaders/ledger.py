@@ -102,8 +102,16 @@ def marks(settings: Settings, n: int) -> str:
 
 
 def ensure_ledger(settings: Settings) -> None:
+    """Create the ledger's tables when they are missing. Checked first: with split roles the loader may
+    write the ledger (`elt grants`) but not create anything in `ops`, not even `if not exists`."""
     with connect(settings, read_only=False) as conn:
         cursor = conn.cursor()
+        cursor.execute(
+            "select count(*) from information_schema.tables where table_schema = 'ops'"
+            " and table_name in ('elt_runs', 'elt_run_sources')"
+        )
+        if cursor.fetchone()[0] == 2:
+            return
         for statement in DDL:
             cursor.execute(statement)
 
