@@ -1,4 +1,4 @@
-"""The `elt` run: every loader, then `dbt build`, then the books and a one-line summary.
+"""The `elt` run: every loader, then `dbt build`, then the thresholds, the ledger and a one-line summary.
 
 A loader that fails does not stop the others or dbt (what landed is still worth building); it makes the
 run's exit code non-zero. Progress goes to stderr as one JSON object per line; the summary is the one

@@ -44,7 +44,6 @@ DDL = (
         tests_failed integer,
         quarantine_opened integer,
         quarantine_resolved integer,
-        books varchar,
         summary varchar
     )""",
     f"""create table if not exists {SOURCES_TABLE} (
@@ -90,7 +89,6 @@ class RunEntry:
     tests_failed: int | None = None
     quarantine_opened: int | None = None
     quarantine_resolved: int | None = None
-    books: str = ""
     exit_code: int = 0
     error: str | None = None
     summary: str = ""
@@ -156,7 +154,7 @@ def _write_finish(settings: Settings, run: RunEntry, exit_code: int, error: str 
                 finished_at = {mark}, status = {mark}, exit_code = {mark}, error = {mark},
                 dbt_invocation_id = {mark}, models_built = {mark}, models_failed = {mark},
                 tests_passed = {mark}, tests_failed = {mark}, quarantine_opened = {mark},
-                quarantine_resolved = {mark}, books = {mark}, summary = {mark}
+                quarantine_resolved = {mark}, summary = {mark}
             where run_id = {mark}""",
             (
                 now(),
@@ -170,7 +168,6 @@ def _write_finish(settings: Settings, run: RunEntry, exit_code: int, error: str 
                 run.tests_failed,
                 run.quarantine_opened,
                 run.quarantine_resolved,
-                run.books,
                 summary,
                 run.run_id,
             ),
