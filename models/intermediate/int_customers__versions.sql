@@ -29,7 +29,7 @@ versions as (
     -- every version of each affected customer
     select * from {{ ref('stg_app_db__customers') }}
     {%- if not evaluate_all %}
-    where {{ key_in('customer_id', 'select affected_keys.customer_id from affected_keys') }}
+    where customer_id in (select affected_keys.customer_id from affected_keys)
     {%- endif %}
 
 ),

@@ -63,7 +63,7 @@ versions as (
     -- every version of each affected order
     select * from {{ ref('stg_shop_api__orders') }}
     {%- if not evaluate_all %}
-    where {{ key_in('order_id', 'select affected_keys.order_id from affected_keys') }}
+    where order_id in (select affected_keys.order_id from affected_keys)
     {%- endif %}
 
 ),
@@ -96,7 +96,7 @@ canonical_customers as (
     select customer_id from {{ ref('int_customers__versions') }}
     where is_last_good
     {%- if not evaluate_all %}
-        and {{ key_in('customer_id', 'select versions.customer_id from versions') }}
+        and customer_id in (select versions.customer_id from versions)
     {%- endif %}
 
 ),

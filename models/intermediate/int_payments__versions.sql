@@ -67,7 +67,7 @@ versions as (
     -- every version of each affected payment
     select * from {{ ref('stg_payments_files__payments') }}
     {%- if not evaluate_all %}
-    where {{ key_in('payment_id', 'select affected_keys.payment_id from affected_keys') }}
+    where payment_id in (select affected_keys.payment_id from affected_keys)
     {%- endif %}
 
 ),
@@ -87,7 +87,7 @@ canonical_orders as (
     from {{ ref('int_orders__versions') }}
     where is_last_good
     {%- if not evaluate_all %}
-        and {{ key_in('order_id', 'select versions.order_id from versions') }}
+        and order_id in (select versions.order_id from versions)
     {%- endif %}
 
 ),

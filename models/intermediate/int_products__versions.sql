@@ -29,7 +29,7 @@ versions as (
     -- every version of each affected product
     select * from {{ ref('stg_app_db__products') }}
     {%- if not evaluate_all %}
-    where {{ key_in('sku', 'select affected_keys.sku from affected_keys') }}
+    where sku in (select affected_keys.sku from affected_keys)
     {%- endif %}
 
 ),
