@@ -233,10 +233,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             outcome = run_dbt(settings, ["build", *args.dbt_args])
             record_dbt(run, outcome)
             run.exit_code = outcome_code([], outcome, [])
-            run.summary = (
-                f"elt build: models built={outcome.models_built} failed={outcome.models_failed}; "
-                f"tests passed={outcome.tests_passed} failed={outcome.tests_failed}"
-            )
+            run.summary = f"elt build: {outcome.describe()}"
     except RunLocked as exc:
         print(f"elt build FAILED(locked): {exc}")
         return int(ExitCode.LOCKED)
@@ -276,12 +273,8 @@ def cmd_reset(args: argparse.Namespace) -> int:
                 outcome = run_dbt(settings, ["build", *reset.dbt_selection])
                 record_dbt(run, outcome)
                 run.exit_code = outcome_code(run.sources, outcome, [])
-                run.summary = (
-                    f"elt reset {args.source}: "
-                    + "; ".join(o.describe() for o in run.sources)
-                    + f"; models built={outcome.models_built} failed={outcome.models_failed};"
-                    f" tests passed={outcome.tests_passed} failed={outcome.tests_failed}"
-                )
+                loaded = "; ".join(o.describe() for o in run.sources)
+                run.summary = f"elt reset {args.source}: {loaded}; {outcome.describe()}"
     except RunLocked as exc:
         print(f"elt reset FAILED(locked): {exc}")
         return int(ExitCode.LOCKED)

@@ -94,6 +94,12 @@ class DbtOutcome:
     tests_failed: int = 0
     statuses: dict[str, str] = field(default_factory=dict)
 
+    def describe(self) -> str:
+        return (
+            f"models built={self.models_built} failed={self.models_failed}; "
+            f"tests passed={self.tests_passed} failed={self.tests_failed}"
+        )
+
 
 def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
     from loaders.indexes import ensure_raw_indexes
@@ -305,8 +311,7 @@ def summary_line(
     parts = [f"elt run {'ok' if code == ExitCode.OK else 'FAILED(' + code.name.lower() + ')'}:"]
     parts.append("; ".join(outcome.describe() for outcome in outcomes) + ";")
     if dbt is not None:
-        parts.append(f"models built={dbt.models_built} failed={dbt.models_failed};")
-        parts.append(f"tests passed={dbt.tests_passed} failed={dbt.tests_failed};")
+        parts.append(dbt.describe() + ";")
     open_rows = " ".join(f"{table}={'?' if n is None else n}" for table, n in quarantine.items())
     parts.append(f"quarantine open {open_rows};")
     if breaches:
