@@ -5,25 +5,16 @@ clear message and changes nothing."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 from loaders.harness import ExitCode
 from loaders.simulate import SimulationConfig, generate
 from loaders.warehouse import connect
 from tests.contract.records import assert_full_refresh_reproduces
+from tests.support.cli import elt
 from tests.support.project import Project
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORLD = SimulationConfig(seed=53, customers=30, orders_per_day=50)
-
-
-def elt(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loaders.cli", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=900
-    )
 
 
 def execute(project: Project, sql: str) -> None:

@@ -22,16 +22,10 @@ from loaders.harness import ExitCode, ledgered
 from loaders.locking import run_lock
 from loaders.simulate import SimulationConfig, generate
 from loaders.warehouse import connect
+from tests.support.cli import elt
 from tests.support.project import Project
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORLD = SimulationConfig(seed=31, customers=25, orders_per_day=40, invalid_rate=0.15, late_dimension_rate=0.2)
-
-
-def elt(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loaders.cli", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600
-    )
 
 
 def summary_counts(line: str) -> dict[str, tuple[int, int, int]]:

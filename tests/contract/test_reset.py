@@ -6,23 +6,13 @@ result equals a full refresh. Twice in a row gives the same tables; the ledger k
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 from loaders.harness import ExitCode
 from loaders.simulate import SimulationConfig, generate
 from tests.contract.records import assert_full_refresh_reproduces
+from tests.support.cli import elt
 from tests.support.project import Project
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORLD = SimulationConfig(seed=41, customers=30, orders_per_day=40, invalid_rate=0.1)
-
-
-def elt(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loaders.cli", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=900
-    )
 
 
 def test_reset_lands_a_source_again_and_forgets_what_it_no_longer_serves(project: Project) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ import pytest
 from loaders.harness import USAGE_ERROR, ExitCode, elt_run
 from loaders.settings import DEFAULT_MAX_DEAD_LETTER_RATE, PROJECT_DIR, Settings
 from tests.contract.records import customer, delivered, order, payment
+from tests.support.cli import elt
 from tests.support.project import SOURCES, Project
 
 NO_KEY = {"status": "paid", "currency": "EUR", "updated_at": "2024-03-01T12:00:00Z"}  # dead-lettered: no id
@@ -48,14 +48,7 @@ def run(project: Project, *dbt_args: str, sources: list[str] | None = None, **th
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loaders.cli", *args],
-        cwd=PROJECT_DIR,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return elt(*args, env=env, timeout=600)
 
 
 def exceeded(line: str) -> str:

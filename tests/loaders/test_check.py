@@ -4,29 +4,19 @@ unreachable warehouse) fails its own line with the reason, exits 10, never print
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from loaders.harness import ExitCode
+from tests.support.cli import elt
 from tests.support.postgres import free_port
 from tests.support.project import Project
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-
 
 def check(**env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "loaders.cli", "check"],
-        cwd=PROJECT_DIR,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return elt("check", env=env, timeout=120)
 
 
 def lines(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
