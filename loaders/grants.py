@@ -11,7 +11,9 @@ Three NOLOGIN roles, named by environment variables (defaults in brackets); logi
   `staging`, `analytics`, `quarantine` and `ops` with everything in them (the ops tables and function
   that dbt's on-run-start creates, the harness's reads of quarantine). The run ledger
   (`ops.elt_runs`, `ops.elt_run_sources`) is created here and the loader may read, insert and update
-  it: `elt load` records its runs too — and nothing else in `ops`.
+  it: `elt load` records its runs too —, and may read and insert `ops.dead_letter_resolutions`:
+  `elt dead-letters replay` lands into raw as the loader and records what it resolved; nothing else in
+  `ops`.
 - the **reader** (`ELT_READER_ROLE` [elt_reader]): CONNECT, USAGE on `analytics` and SELECT on its
   tables; nothing in raw, staging, quarantine or ops. dbt's `grants` config on the marts
   (dbt_project.yml) grants SELECT to it on every table it builds, before the swap of a `--full-refresh`
@@ -35,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from loaders.dead_letters import RESOLUTIONS_DDL, RESOLUTIONS_TABLE_NAME
 from loaders.ledger import DDL, RUNS_TABLE, SOURCES_TABLE
 from loaders.settings import Settings
 
@@ -48,6 +51,7 @@ SESSION_ROLE_KINDS = ("loader", "transformer")
 LEDGER_SCHEMA = "ops"
 LEDGER_TABLES = tuple(name.split(".", 1)[1] for name in (RUNS_TABLE, SOURCES_TABLE))
 LEDGER_TABLES_DDL = tuple(statement for statement in DDL if statement.startswith("create table"))
+RESOLUTIONS_TABLE_DDL = tuple(statement for statement in RESOLUTIONS_DDL if statement.startswith("create table"))
 ROLE_OID = "(select oid from pg_roles where rolname = %s)"
 
 RELATION_KEYWORDS = {
@@ -170,13 +174,15 @@ class _Grants:
         for schema in TRANSFORMER_SCHEMAS:
             self.execute("create schema if not exists {} authorization {}", schema, transformer)
             if schema == LEDGER_SCHEMA:
-                for statement in LEDGER_TABLES_DDL:  # the transformer's once handed over, below
+                for statement in (*LEDGER_TABLES_DDL, *RESOLUTIONS_TABLE_DDL):  # the transformer's, handed over below
                     self.cursor.execute(statement)
             self.hand_over(schema, transformer)
         # the run ledger: every `elt` command writes it, `elt load` as the loader too
         self.execute("grant usage on schema {} to {}", LEDGER_SCHEMA, loader)
         for table in LEDGER_TABLES:
             self.execute("grant select, insert, update on {}.{} to {}", LEDGER_SCHEMA, table, loader)
+        # resolutions are only ever added: a replay never changes or deletes one
+        self.execute("grant select, insert on {}.{} to {}", LEDGER_SCHEMA, RESOLUTIONS_TABLE_NAME, loader)
         for (schema,) in self.rows(
             "select nspname from pg_namespace where nspname = any(%s)", list(TRANSFORMER_SCRATCH_SCHEMAS)
         ):

@@ -5,11 +5,15 @@ lands again, through the loaders' own landing path, those whose raw text lands n
 whose corrected text the engineer supplies, marks them resolved with when and how, and builds what they
 touched — the canonical table then has them — while the dead letter itself stays in raw. A record that
 still fails stays open with the reason; a second replay does nothing; `elt status` counts the open ones.
+With split roles (PostgreSQL, `elt grants`) the loader, which lands the records again, may add resolutions
+but never change or delete one.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +23,11 @@ import pytest
 from loaders import records
 from loaders.dead_letters import dead_letters, replay
 from loaders.entities import SOURCE_NAMES
+from loaders.grants import Roles, apply_grants
 from loaders.harness import ExitCode
 from loaders.simulate import SimulationConfig, generate
 from loaders.status import collect
+from loaders.warehouse import connect
 from tests.support.project import Project
 
 # damaged API versions and settlement rows on day one; no invalid records, so every canonical row is clean
@@ -203,3 +209,32 @@ def test_a_dead_letter_that_lands_after_a_loader_fix_is_relanded(
     code, out = replayed(capfd, ids=[letter["dead_letter_id"]])
     assert code == ExitCode.OK and "already_resolved=1" in out, out
     assert project.scalar("select count(*) from ops.dead_letter_resolutions") == 1
+
+
+@pytest.fixture
+def split_roles(project: Project) -> Iterator[Roles]:
+    suffix = uuid.uuid4().hex[:8]
+    roles = Roles(f"elt_loader_{suffix}", f"elt_transformer_{suffix}", f"elt_reader_{suffix}")
+    yield roles
+    with connect(project.settings, read_only=False) as conn:  # roles belong to the whole server
+        cursor = conn.cursor()
+        for name in (roles.loader, roles.transformer, roles.reader):
+            cursor.execute("select count(*) from pg_roles where rolname = %s", (name,))
+            if cursor.fetchone()[0]:
+                cursor.execute(f"drop owned by {name} cascade")
+                cursor.execute(f"drop role {name}")
+
+
+@pytest.mark.parametrize("warehouse", ["postgres"], indirect=True)
+def test_the_loader_role_may_add_resolutions_and_never_change_one(project: Project, split_roles: Roles) -> None:
+    apply_grants(project.settings, split_roles)
+    privileges = ("select", "insert", "update", "delete", "truncate")
+    granted = {
+        privilege: project.scalar(
+            f"select has_table_privilege('{split_roles.loader}', 'ops.dead_letter_resolutions', '{privilege}')"
+        )
+        for privilege in privileges
+    }
+    assert granted == {"select": True, "insert": True, "update": False, "delete": False, "truncate": False}
+    owner = "select tableowner from pg_tables where schemaname = 'ops' and tablename = 'dead_letter_resolutions'"
+    assert project.scalar(owner) == split_roles.transformer
