@@ -12,6 +12,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import dlt
@@ -128,6 +129,51 @@ def _run(settings: Settings, source: str) -> LoadReport:
         counts[table] = counts.get(table, 0) + count
     dead = counts.pop(DEAD_LETTERS_TABLE, 0)
     return LoadReport(source, sum(counts.values()), dead, resumed_ids + new_ids, resumed_ids)
+
+
+def backfill_pipeline_name(source: str, slot: int = 0) -> str:
+    """The pipeline of a backfill's chunks; one per concurrent worker (`slot`), so chunks landing at
+    once never share a dlt working folder, and never the source's own pipeline, whose cursor state and
+    manifest a backfill must not move."""
+    return f"elt_{source}_backfill_{slot}"
+
+
+def load_window(
+    settings: Settings,
+    source: str,
+    start: datetime,
+    end: datetime,
+    slot: int = 0,
+    load_lock: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> LoadReport:
+    """Land the versions of one source whose version time falls in `[start, end)`, through the backfill
+    pipeline `slot`: the source reads the window (see `landing.Window`), raw merges on (key, version) as
+    for every load, so landing a window twice changes nothing the second time.
+
+    The working folder is emptied first: a package a killed backfill left there is not this chunk's and
+    must not be loaded under its name (the chunk it belonged to is re-extracted by `elt backfill
+    --resume`). Extract and normalize run outside `load_lock`; only the load into the warehouse holds it.
+    """
+    settings.pipelines_dir().mkdir(parents=True, exist_ok=True)
+    name = backfill_pipeline_name(source, slot)
+    shutil.rmtree(settings.pipelines_dir() / name, ignore_errors=True)
+    pipe = dlt.pipeline(
+        pipeline_name=name,
+        destination=destination(settings),
+        dataset_name=raw_dataset(source),
+        pipelines_dir=str(settings.pipelines_dir()),
+    )
+    pipe.extract(SOURCES[source](start=start, end=end))
+    normalized = pipe.normalize()
+    with load_lock():
+        loaded = pipe.load()
+    counts = {
+        table: count
+        for table, count in (normalized.row_counts if normalized is not None else {}).items()
+        if not table.startswith("_dlt")
+    }
+    dead = counts.pop(DEAD_LETTERS_TABLE, 0)
+    return LoadReport(source, sum(counts.values()), dead, tuple(loaded.loads_ids) if loaded is not None else ())
 
 
 def innermost_cause(exc: BaseException) -> BaseException:

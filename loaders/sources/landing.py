@@ -96,6 +96,53 @@ def version_cursor(lag_seconds: float) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class Window:
+    """A bounded window of version times, `[start, end)` (UTC, end excluded), for a backfill.
+
+    A source read through a window lands the versions whose version time falls in it and nothing else
+    (a version that does not parse has no place in a window, nor has an API or database record that
+    cannot land; a settlement row in the window that cannot land is dead-lettered again, onto itself),
+    keeps no cursor state and takes no file into a manifest, so the source's own cursor never moves.
+    """
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None or self.end <= self.start:
+            raise ValueError(f"a window needs UTC bounds with start < end, got [{self.start}, {self.end})")
+
+    def holds(self, version_at: datetime | None) -> bool:
+        return version_at is not None and self.start <= version_at < self.end
+
+    def cursor(self) -> Any:
+        """dlt's incremental bounded by the window: with an `end_value` dlt keeps no state for it, and a
+        row without a cursor value (a dead letter, a version that does not parse or lies in the future)
+        is left out."""
+        return dlt.sources.incremental(
+            CURSOR_COLUMN,
+            initial_value=self.start,
+            end_value=self.end,
+            on_cursor_value_missing="exclude",
+            primary_key=(),
+        )
+
+
+def source_cursor(lag_seconds: float, window: Window | None) -> Any:
+    """A source's incremental: its lagged cursor, or the window's when it is read for a backfill."""
+    return version_cursor(lag_seconds) if window is None else window.cursor()
+
+
+def as_window(start: datetime | None, end: datetime | None) -> Window | None:
+    """A source's `start`/`end` arguments as a window (None: the source's own cursor)."""
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        raise ValueError("a backfill window needs both start and end")
+    return Window(start, end)
+
+
 @dataclass
 class Batch:
     """Accumulates one source table's landed rows and dead letters, then hands them to dlt as Arrow."""

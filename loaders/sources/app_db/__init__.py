@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from loaders.records import Customer, Product, SourceRecord
 from loaders.sources.app_db.settings import CHUNK_SIZE, COMMIT_LAG_SECONDS, FUTURE_VERSION_TOLERANCE_SECONDS
-from loaders.sources.landing import Batch, raw_table_hints, version_cursor
+from loaders.sources.landing import Batch, Window, as_window, raw_table_hints, source_cursor
 
 SOURCE = "app_db"
 TABLES: dict[str, tuple[type[SourceRecord], str]] = {
@@ -53,11 +53,21 @@ def decode_sqlite_text(data: bytes) -> str:
 
 
 @dlt.source(name=SOURCE)
-def app_db(credentials: str = dlt.secrets.value, schema: str | None = None, chunk_size: int = CHUNK_SIZE) -> Any:
-    """`schema`: where the tables live when the database has schemas (PostgreSQL); default search path."""
+def app_db(
+    credentials: str = dlt.secrets.value,
+    schema: str | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Any:
+    """`schema`: where the tables live when the database has schemas (PostgreSQL); default search path.
+    `start`/`end` (`elt backfill`): read only the rows updated in `[start, end)`, with no cursor state."""
+    window = as_window(start, end)
     engine = connect(credentials)
     tables = reflect_tables(engine, schema)
-    return [table_resource(engine, tables[name], model, key, chunk_size) for name, (model, key) in TABLES.items()]
+    return [
+        table_resource(engine, tables[name], model, key, chunk_size, window) for name, (model, key) in TABLES.items()
+    ]
 
 
 def connect(credentials: str) -> sa.Engine:
@@ -112,18 +122,26 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
 
 
-def table_resource(engine: sa.Engine, table: sa.Table, model: type[SourceRecord], key: str, chunk_size: int) -> Any:
+def table_resource(
+    engine: sa.Engine,
+    table: sa.Table,
+    model: type[SourceRecord],
+    key: str,
+    chunk_size: int,
+    window: Window | None = None,
+) -> Any:
     name = table.name
+    cursor = source_cursor(COMMIT_LAG_SECONDS, window)
 
     @dlt.resource(name=name, **raw_table_hints(key))
-    def rows(updated=version_cursor(COMMIT_LAG_SECONDS)) -> Iterator[Any]:
+    def rows(updated=cursor) -> Iterator[Any]:
         delivered_at = datetime.now(UTC)
         horizon = delivered_at + timedelta(seconds=FUTURE_VERSION_TOLERANCE_SECONDS)
         batch = Batch(SOURCE, name, model, key=key, cursor_horizon=horizon)
         try:
             with engine.connect() as conn:
                 result = conn.execution_options(stream_results=True).execute(
-                    changed_rows_query(table, key, updated.start_value)
+                    changed_rows_query(table, key, updated.start_value, updated.end_value)
                 )
                 seq = 0
                 for chunk in result.mappings().partitions(chunk_size):
@@ -148,15 +166,18 @@ def land_row(batch: Batch, record: dict[str, Any], location: str, delivered_at: 
     batch.add(record, raw, location, delivered_at, seq)
 
 
-def changed_rows_query(table: sa.Table, key: str, since: datetime | None) -> sa.Select:
+def changed_rows_query(table: sa.Table, key: str, since: datetime | None, until: datetime | None = None) -> sa.Select:
     """Every column as text (the value as stored, bad ones included), rows changed since the cursor.
 
     Rows whose `updated_at` is NULL are always read: they cannot be placed on the cursor, and
-    re-reading them merges onto themselves.
+    re-reading them merges onto themselves. With `until` (a backfill's window end, excluded) only rows
+    changed before it are read; the window's cursor leaves out the NULL ones.
     """
     query = sa.select(*(sa.cast(column, sa.String).label(column.name) for column in table.columns))
     if since is not None:
         # The column is a UTC `TIMESTAMP` without zone: compare with a naive UTC value.
         naive = since.astimezone(UTC).replace(tzinfo=None)
         query = query.where(sa.or_(table.c.updated_at >= naive, table.c.updated_at.is_(None)))
+    if until is not None:
+        query = query.where(table.c.updated_at < until.astimezone(UTC).replace(tzinfo=None))
     return query.order_by(table.c.updated_at, table.c[key])

@@ -10,7 +10,7 @@ from typing import Any
 import dlt
 
 from loaders.records import Order
-from loaders.sources.landing import Batch, raw_table_hints, version_cursor
+from loaders.sources.landing import Batch, as_window, raw_table_hints, source_cursor
 from loaders.sources.shop_api.helpers import RetryPolicy, make_client, order_pages
 from loaders.sources.shop_api.settings import (
     FUTURE_VERSION_TOLERANCE_SECONDS,
@@ -22,6 +22,7 @@ from loaders.sources.shop_api.settings import (
     REQUEST_MAX_RETRY_DELAY_SECONDS,
     REQUEST_TIMEOUT_SECONDS,
 )
+from loaders.timestamps import parse_timestamp
 
 SOURCE = "shop_api"
 
@@ -37,15 +38,22 @@ def shop_api(
     request_max_retry_delay: float = REQUEST_MAX_RETRY_DELAY_SECONDS,
     request_deadline: float = REQUEST_DEADLINE_SECONDS,
     max_empty_pages: int = MAX_EMPTY_PAGES_IN_A_ROW,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> Any:
-    """Every argument after `token` is a setting (`SOURCES__SHOP_API__<NAME>`); settings.py says what each bounds."""
+    """Every argument from `page_size` to `max_empty_pages` is a setting (`SOURCES__SHOP_API__<NAME>`);
+    settings.py says what each bounds. `start`/`end` (`elt backfill`): read only the versions updated in
+    `[start, end)`, with no cursor state, instead of everything since the cursor."""
+    window = as_window(start, end)
     policy = RetryPolicy.configured(
         request_timeout, request_max_attempts, request_backoff_factor, request_max_retry_delay, request_deadline
     )
     client = make_client(base_url, token, policy, max_empty_pages)
 
+    cursor = source_cursor(LATE_VERSION_LAG_SECONDS, window)
+
     @dlt.resource(name="orders", **raw_table_hints("id"))
-    def orders(updated=version_cursor(LATE_VERSION_LAG_SECONDS)) -> Iterator[Any]:
+    def orders(updated=cursor) -> Iterator[Any]:
         delivered_at = datetime.now(UTC)
         horizon = delivered_at + timedelta(seconds=FUTURE_VERSION_TOLERANCE_SECONDS)
         batch = Batch(SOURCE, "orders", Order, key="id", cursor_horizon=horizon)
@@ -56,6 +64,14 @@ def shop_api(
                 raw = json.dumps(record, default=str, ensure_ascii=False)
                 batch.add(record, raw, f"page {number} item {position}", delivered_at, seq)
             yield from batch.drain()
+            if window is not None and past_window(records, window.end):
+                break  # the API has no upper bound; what follows is later still
         yield from batch.finish()
 
     return orders
+
+
+def past_window(records: list[Any], end: datetime) -> bool:
+    """Whether a page (ascending by `updated_at`) reached `end`: the pages after it hold later versions only."""
+    versions = (parse_timestamp(record.get("updated_at")) for record in records if isinstance(record, dict))
+    return any(version is not None and version >= end for version in versions)
