@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from loaders.backfill import CHUNKS_DDL, CHUNKS_TABLE
 from loaders.dead_letters import RESOLUTIONS_DDL, RESOLUTIONS_TABLE_NAME
 from loaders.ledger import DDL, RUNS_TABLE, SOURCES_TABLE
 from loaders.settings import Settings
@@ -49,8 +50,9 @@ READER_SCHEMA = "analytics"
 TRANSFORMER_SCRATCH_SCHEMAS = ("ops_replay_preview",)
 SESSION_ROLE_KINDS = ("loader", "transformer")
 LEDGER_SCHEMA = "ops"
-LEDGER_TABLES = tuple(name.split(".", 1)[1] for name in (RUNS_TABLE, SOURCES_TABLE))
-LEDGER_TABLES_DDL = tuple(statement for statement in DDL if statement.startswith("create table"))
+# `elt backfill`'s chunk records are kept like the ledger: created here, written by the loader too
+LEDGER_TABLES = tuple(name.split(".", 1)[1] for name in (RUNS_TABLE, SOURCES_TABLE, CHUNKS_TABLE))
+LEDGER_TABLES_DDL = (*(statement for statement in DDL if statement.startswith("create table")), CHUNKS_DDL)
 RESOLUTIONS_TABLE_DDL = tuple(statement for statement in RESOLUTIONS_DDL if statement.startswith("create table"))
 ROLE_OID = "(select oid from pg_roles where rolname = %s)"
 
