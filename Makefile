@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint sql-lint proof soak clean
+.PHONY: install browser run test lint sql-lint proof soak clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,13 +14,18 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
+## make browser: Debian's headless Chromium, which tests/contract/test_report.py opens `elt report`'s page
+## with; installed (as root, from Debian's packages) only when the machine has none.
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
 ## make run: sample sources (simulated), the whole ELT on the embedded DuckDB, a one-line summary
 run: install
 	$(BIN)/elt demo
 
 ## make test: lint (ruff; sqlfluff on DuckDB and PostgreSQL inside pytest) and every test on both warehouses,
 ## spread over WORKERS pytest processes (default: one per CPU); each has its own PostgreSQL server and folders.
-test: install lint
+test: install browser lint
 	$(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal
 
 ## make proof: the convergence property (any sequence of invocations = a full refresh) with a large,
