@@ -25,6 +25,7 @@ from loaders.dead_letters import dead_letters, replay
 from loaders.entities import SOURCE_NAMES
 from loaders.grants import Roles, apply_grants
 from loaders.harness import ExitCode
+from loaders.pipelines import cursor_positions
 from loaders.simulate import SimulationConfig, generate
 from loaders.status import collect
 from loaders.warehouse import connect
@@ -119,6 +120,8 @@ def test_dead_letters_are_listed_and_a_corrected_record_lands_once(
     assert project.scalar("select count(*) from raw_shop_api.orders where id = 'o_corrected_1'") == 0
 
     started = datetime.now(UTC)
+    last_loads = {source.source: source.last_load_at for source in collect(project.settings, ["shop_api"]).sources}
+    cursors = {source: cursor_positions(project.settings, source) for source in SOURCE_NAMES}
     code, out = replayed(capfd, corrected=corrections)
     assert code == ExitCode.OK, out
     assert "relanded=0 corrected=2 still_failing=0" in out, out
@@ -136,6 +139,12 @@ def test_dead_letters_are_listed_and_a_corrected_record_lands_once(
         "select _source_file, _version from raw_payments_files.payments where payment_id = 'p_corrected_1'"
     ) == [(source_file, "2024-03-01T09:31:00Z")]
     assert raw_dead_letters(project) == len(letters)
+    # landed by a pipeline of its own, under its own dlt schema: the source's freshness is not its doing
+    assert project.query("select schema_name from raw_shop_api._dlt_loads order by load_id desc limit 1") == [
+        ("elt_shop_api_dead_letters",)
+    ]
+    assert {s.source: s.last_load_at for s in collect(project.settings, ["shop_api"]).sources} == last_loads
+    assert {source: cursor_positions(project.settings, source) for source in SOURCE_NAMES} == cursors  # and manifest
 
     # resolved: when, how, by which load and run
     resolutions = project.query(
