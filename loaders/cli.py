@@ -1,23 +1,29 @@
-"""`elt`: the command a scheduler calls. Thin: parse, call the harness, map the outcome to an exit code.
+"""`elt`: the command a scheduler and an engineer on call use. Thin: parse (Typer), call the harness, map
+the outcome to an exit code.
 
-Heavy imports (dlt, dbt, duckdb) happen inside the commands so `elt --help` answers at once.
+Every command returns its exit code; `main` runs the Typer app without letting it exit, so a usage error is
+always 2 (click's) and never an outcome. Heavy imports (dlt, dbt, duckdb) happen inside the commands so
+`elt --help` answers at once.
 """
 
 from __future__ import annotations
 
-import argparse
+import enum
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from loaders.entities import SOURCE_NAMES
-from loaders.settings import DEFAULT_MAX_DEAD_LETTER_RATE, PROJECT_DIR, parse_limit, parse_rate
+from loaders.harness import USAGE_ERROR
+from loaders.settings import DEFAULT_MAX_DEAD_LETTER_RATE, PROJECT_DIR, InvalidSetting, parse_limit, parse_rate
 
-UNSET = object()  # --max-new-quarantine not given (None is its "no limit")
 EXIT_CODES = """exit codes (when several apply, the smallest non-zero one):
   0  everything succeeded;
   1  a loader failed (the other loaders and dbt still ran);
-  2  the command was called wrong: bad arguments (argparse) or a bad threshold setting; never a run outcome;
+  2  the command was called wrong: bad arguments or a bad setting; never a run outcome;
   3  a dbt model failed;
   4  a dbt test failed;
   5  another run holds the warehouse lock;
@@ -26,282 +32,177 @@ EXIT_CODES = """exit codes (when several apply, the smallest non-zero one):
   8  elt grants: the warehouse refused to create a role or grant a privilege (nothing half-done);
   9  the warehouse cannot be reached (refused, wrong password, no such database): nothing was done;
  10  elt check: a connection failed (each line says which and why)"""
+# click rewraps help paragraphs; a paragraph after a "\b" line is printed as written
+EPILOG = "\b\n" + EXIT_CODES
+
+app = typer.Typer(
+    name="elt",
+    help="Load the shop's sources with dlt and build the warehouse with dbt.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,  # click's plain help, as dbt's: rich is for tables and progress
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
+)
+simulate_app = typer.Typer(help="Generate or serve the deterministic sample sources.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+
+# the registry's names are the choices (dbt_project.yml); a StrEnum member is its name as a str
+SourceName = enum.StrEnum("SourceName", {name: name for name in SOURCE_NAMES})
+Source = Annotated[SourceName, typer.Argument(metavar="SOURCE", show_default=False)]
+
+
+def _rate(text: str) -> float:
+    try:
+        return parse_rate(text)
+    except InvalidSetting as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _limit(text: str) -> int | None:
+    try:
+        return parse_limit(text)
+    except InvalidSetting as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--max-new-quarantine'") from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["build"] and argv[1:2] not in (["-h"], ["--help"]):
-        # every argument after `build` is dbt's, options included (`--select orders+ --full-refresh`),
-        # which argparse cannot take as a remainder
-        args = argparse.Namespace(command="build", dbt_args=argv[1:], handler=cmd_build)
-    else:
-        args = parser.parse_args(argv)
     # dlt reads .dlt/config.toml and .dlt/secrets.toml from the project, wherever elt is called from.
     os.environ.setdefault("DLT_PROJECT_DIR", str(PROJECT_DIR))
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     from loaders.warehouse import WarehouseUnreachable
 
+    command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    name = args[0] if args else ""
     try:
-        return int(args.handler(args) or 0)
+        return int(command.main(args=args, prog_name="elt", standalone_mode=False) or 0)
+    except typer.BadParameter as exc:  # usage errors (click's UsageError): its message, exit 2
+        exc.show()
+        return USAGE_ERROR
+    except typer.TyperException as exc:  # click's other errors (no such option, missing argument, ...)
+        exc.show()
+        return int(getattr(exc, "exit_code", USAGE_ERROR))
+    except typer.Abort:
+        print("elt: interrupted", file=sys.stderr)
+        return 130
+    except InvalidSetting as exc:
+        print(f"elt {name}: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     except WarehouseUnreachable as exc:
         from loaders.harness import ExitCode
 
-        print(f"elt {args.command} FAILED(warehouse): {exc}", file=sys.stderr)
+        print(f"elt {name} FAILED(warehouse): {exc}", file=sys.stderr)
         return int(ExitCode.WAREHOUSE_UNREACHABLE)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="elt",
-        description="Load the shop's sources with dlt and build the warehouse with dbt.",
-        epilog=EXIT_CODES,
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = commands.add_parser(
-        "run",
-        help="load every source, then dbt build; print a one-line summary",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    run.add_argument("--source", action="append", choices=SOURCE_NAMES, help="load only this source (repeatable)")
-    run.add_argument("--full-refresh", action="store_true", help="rebuild dbt's incremental models from raw")
-    run.add_argument(
-        "--max-dead-letter-rate",
-        type=parse_rate,
-        metavar="RATE",
-        help="exit 6 when a source dead-letters more than this share (0-1) of what it extracted in the run "
-        f"(default ELT_MAX_DEAD_LETTER_RATE or {DEFAULT_MAX_DEAD_LETTER_RATE}); checked after dbt",
-    )
-    run.add_argument(
-        "--max-new-quarantine",
-        type=parse_limit,
-        metavar="N",
-        default=UNSET,
-        help="exit 7 when the run opens more than N quarantine rows, or 'none' "
-        "(default ELT_MAX_NEW_QUARANTINE or none); checked after dbt",
-    )
-    run.set_defaults(handler=cmd_run)
-
-    load = commands.add_parser("load", help="load sources into raw_* only", epilog=EXIT_CODES)
-    load.add_argument("sources", nargs="*", default=[], metavar="SOURCE", help=f"any of {', '.join(SOURCE_NAMES)}")
-    load.set_defaults(handler=cmd_load)
-
-    build = commands.add_parser(
-        "build", help="run dbt build (extra arguments go to dbt, e.g. --select orders+ --full-refresh)"
-    )
-    build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="arguments passed to dbt build")
-    build.set_defaults(handler=cmd_build)
-
-    replay = commands.add_parser(
-        "replay",
-        help="judge already-landed versions again after a change of the rules or seeds (dbt build)",
-        epilog=EXIT_CODES,
-    )
-    replay.add_argument(
-        "--dry-run", action="store_true", help="print per table how many versions would be released or quarantined"
-    )
-    replay.add_argument("--verbose", action="store_true", help="with --dry-run: list their keys")
-    replay.set_defaults(handler=cmd_replay)
-
-    check = commands.add_parser(
-        "check", help="test the warehouse's and every source's connection with the current settings; load nothing"
-    )
-    check.set_defaults(handler=cmd_check)
-
-    reset = commands.add_parser(
-        "reset",
-        help="drop a source's raw tables, cursor state and manifest, load it from the start, rebuild its models",
-        epilog=EXIT_CODES,
-    )
-    reset.add_argument("source", choices=SOURCE_NAMES)
-    reset.add_argument("--yes", action="store_true", help="do it; without it, print what it would drop and stop")
-    reset.set_defaults(handler=cmd_reset)
-
-    status = commands.add_parser(
-        "status",
-        help="last runs, each source's cursor, freshness and pending packages, open quarantine (reads only)",
-    )
-    status.add_argument("--json", action="store_true", help="one JSON document on stdout, for machines")
-    status.add_argument("--runs", type=int, default=10, help="how many of the last runs to show (default 10)")
-    status.set_defaults(handler=cmd_status)
-
-    grants = commands.add_parser(
-        "grants",
-        help="PostgreSQL: create or update the loader, transformer and reader roles and their privileges",
-        description="Create (NOLOGIN) or bring up to date the roles named by ELT_LOADER_ROLE, ELT_TRANSFORMER_ROLE "
-        "and ELT_READER_ROLE (default elt_loader, elt_transformer, elt_reader) and their privileges; idempotent. "
-        "Run it as a superuser. On DuckDB there are no roles: it says so and exits 0.",
-        epilog="exit codes: 0 the roles and privileges are in place (DuckDB: nothing to do); 2 they could not "
-        "be applied (the message says why); 5 another run holds the warehouse lock",
-    )
-    for kind in ("loader", "transformer", "reader"):
-        grants.add_argument(
-            f"--{kind}-user",
-            action="append",
-            default=[],
-            metavar="LOGIN",
-            help=f"grant the {kind} role to this existing login (repeatable)"
-            + ("; its sessions in this database act as the role" if kind != "reader" else ""),
-        )
-    grants.set_defaults(handler=cmd_grants)
-
-    simulate = commands.add_parser("simulate", help="generate or serve the deterministic sample sources")
-    sim_commands = simulate.add_subparsers(dest="sim_command", required=True, metavar="SIM_COMMAND")
-    generate = sim_commands.add_parser("generate", help="write the world as of day N into a folder")
-    generate.add_argument("--root", type=Path, default=PROJECT_DIR / "sample", help="where the sources go")
-    generate.add_argument("--days", type=int, default=3, help="simulate through this day (1-based)")
-    generate.add_argument("--seed", type=int, default=7)
-    generate.add_argument("--orders-per-day", type=int)
-    generate.add_argument("--customers", type=int)
-    generate.add_argument("--update-rate", type=float)
-    generate.add_argument("--late-version-rate", type=float)
-    generate.add_argument("--invalid-rate", type=float)
-    generate.add_argument("--damaged-rate", type=float)
-    generate.add_argument("--late-dimension-rate", type=float)
-    generate.add_argument("--redelivery-rate", type=float)
-    generate.add_argument("--late-file-rate", type=float)
-    generate.set_defaults(handler=cmd_simulate_generate)
-    serve = sim_commands.add_parser("serve", help="serve the orders API of a generated folder")
-    serve.add_argument("--root", type=Path, default=PROJECT_DIR / "sample")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--faults", default="", help="comma-separated faults for successive requests, e.g. 429,503")
-    serve.set_defaults(handler=cmd_simulate_serve)
-
-    demo = commands.add_parser(
-        "demo", help="generate sample sources, serve the API, run the ELT on them (what `make run` does)"
-    )
-    demo.add_argument("--root", type=Path, default=PROJECT_DIR / "sample")
-    demo.add_argument("--days", type=int, default=3)
-    demo.set_defaults(handler=cmd_demo)
-    return parser
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from loaders.harness import USAGE_ERROR, elt_run
-    from loaders.settings import InvalidSetting, Settings
+@app.command(epilog=EPILOG)
+def run(
+    source: Annotated[list[SourceName] | None, typer.Option(help="load only this source (repeatable)")] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="rebuild dbt's incremental models from raw")
+    ] = False,
+    max_dead_letter_rate: Annotated[
+        float | None,
+        typer.Option(
+            parser=_rate,
+            metavar="RATE",
+            help="exit 6 when a source dead-letters more than this share (0-1) of what it extracted in the run "
+            f"(default ELT_MAX_DEAD_LETTER_RATE or {DEFAULT_MAX_DEAD_LETTER_RATE}); checked after dbt",
+        ),
+    ] = None,
+    max_new_quarantine: Annotated[
+        str | None,
+        typer.Option(
+            metavar="N",
+            help="exit 7 when the run opens more than N quarantine rows, or 'none' "
+            "(default ELT_MAX_NEW_QUARANTINE or none); checked after dbt",
+        ),
+    ] = None,
+) -> int:
+    """Load every source, then dbt build; print a one-line summary."""
+    from loaders.harness import elt_run
+    from loaders.settings import Settings
 
     thresholds: dict[str, float | int | None] = {}  # the command line's win over the environment's
-    if args.max_dead_letter_rate is not None:
-        thresholds["max_dead_letter_rate"] = args.max_dead_letter_rate
-    if args.max_new_quarantine is not UNSET:
-        thresholds["max_new_quarantine"] = args.max_new_quarantine
-    try:
-        settings = Settings.from_env().with_thresholds(**thresholds)
-    except InvalidSetting as exc:
-        print(f"elt run: {exc}", file=sys.stderr)
-        return USAGE_ERROR
-    code, line = elt_run(settings, list(args.source or SOURCE_NAMES), ["--full-refresh"] if args.full_refresh else [])
+    if max_dead_letter_rate is not None:
+        thresholds["max_dead_letter_rate"] = max_dead_letter_rate
+    if max_new_quarantine is not None:
+        thresholds["max_new_quarantine"] = _limit(max_new_quarantine)
+    settings = Settings.from_env().with_thresholds(**thresholds)
+    code, line = elt_run(settings, [str(s) for s in source or SOURCE_NAMES], ["--full-refresh"] if full_refresh else [])
     print(line, flush=True)
     return int(code)
 
 
-def cmd_load(args: argparse.Namespace) -> int:
+@app.command(epilog=EPILOG)
+def load(
+    sources: Annotated[list[SourceName] | None, typer.Argument(metavar="[SOURCE]...", show_default=False)] = None,
+) -> int:
+    """Load sources into raw_* only (all of them when none is named)."""
     from loaders.harness import ExitCode, ledgered, load_sources
     from loaders.locking import RunLocked, run_lock
     from loaders.settings import Settings
 
-    unknown = sorted(set(args.sources) - set(SOURCE_NAMES))
-    if unknown:
-        print(f"elt load: unknown source(s) {', '.join(unknown)}; known: {', '.join(SOURCE_NAMES)}")
-        return 2
     settings = Settings.from_env()
-    sources = list(args.sources or SOURCE_NAMES)
+    chosen = [str(s) for s in sources or SOURCE_NAMES]
     try:
-        with run_lock(settings), ledgered(settings, "load", sources) as run:
-            run.sources = load_sources(settings, sources)
-            run.exit_code = ExitCode.LOAD_FAILED if any(o.error for o in run.sources) else ExitCode.OK
-            run.summary = "elt load: " + "; ".join(outcome.describe() for outcome in run.sources)
-            run.error = "; ".join(f"{o.source}: {o.error}" for o in run.sources if o.error) or None
+        with run_lock(settings), ledgered(settings, "load", chosen) as entry:
+            entry.sources = load_sources(settings, chosen)
+            entry.exit_code = ExitCode.LOAD_FAILED if any(o.error for o in entry.sources) else ExitCode.OK
+            entry.summary = "elt load: " + "; ".join(outcome.describe() for outcome in entry.sources)
+            entry.error = "; ".join(f"{o.source}: {o.error}" for o in entry.sources if o.error) or None
     except RunLocked as exc:
         print(f"elt load FAILED(locked): {exc}")
         return int(ExitCode.LOCKED)
-    print(run.summary)
-    return int(run.exit_code)
+    print(entry.summary)
+    return int(entry.exit_code)
 
 
-def cmd_build(args: argparse.Namespace) -> int:
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["--help"]},
+    epilog=EPILOG,
+)
+def build(ctx: typer.Context) -> int:
+    """dbt build with the warehouse settings, under the run lock; every argument goes to dbt
+    (elt build --select orders+ --full-refresh)."""
+    return build_with(list(ctx.args), "build")
+
+
+def build_with(dbt_args: list[str], command: str) -> int:
     from loaders.harness import ExitCode, ledgered, outcome_code, record_dbt, run_dbt
     from loaders.locking import RunLocked, run_lock
     from loaders.settings import Settings
 
     settings = Settings.from_env()
     try:
-        with run_lock(settings), ledgered(settings, "build", list(args.dbt_args)) as run:
-            outcome = run_dbt(settings, ["build", *args.dbt_args])
-            record_dbt(run, outcome)
-            run.exit_code = outcome_code([], outcome, [])
-            run.summary = f"elt build: {outcome.describe()}"
+        with run_lock(settings), ledgered(settings, command, dbt_args) as entry:
+            outcome = run_dbt(settings, ["build", *dbt_args])
+            record_dbt(entry, outcome)
+            entry.exit_code = outcome_code([], outcome, [])
+            entry.summary = f"elt {command}: {outcome.describe()}"
     except RunLocked as exc:
-        print(f"elt build FAILED(locked): {exc}")
+        print(f"elt {command} FAILED(locked): {exc}")
         return int(ExitCode.LOCKED)
-    print(run.summary)
-    return int(run.exit_code)
+    print(entry.summary)
+    return int(entry.exit_code)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from loaders.check import run_checks
-    from loaders.harness import ExitCode
-    from loaders.settings import Settings
-
-    checks = run_checks(Settings.from_env())
-    for check in checks:
-        print(check.describe())
-    return int(ExitCode.OK if all(check.ok for check in checks) else ExitCode.CHECK_FAILED)
-
-
-def cmd_reset(args: argparse.Namespace) -> int:
-    from loaders.harness import ExitCode, ledgered, load_sources, outcome_code, record_dbt, run_dbt
-    from loaders.locking import RunLocked, run_lock, writer_lock
-    from loaders.reset import drop, plan
-    from loaders.settings import Settings
-
-    settings = Settings.from_env()
-    try:
-        with run_lock(settings):
-            reset = plan(settings, args.source)
-            print(reset.describe())
-            if not args.yes:
-                print("nothing changed: run again with --yes to do it")
-                return int(ExitCode.OK)
-            with ledgered(settings, "reset", [args.source]) as run:
-                with writer_lock(settings):
-                    drop(settings, reset)
-                run.sources = load_sources(settings, [args.source])
-                outcome = run_dbt(settings, ["build", *reset.dbt_selection])
-                record_dbt(run, outcome)
-                run.exit_code = outcome_code(run.sources, outcome, [])
-                loaded = "; ".join(o.describe() for o in run.sources)
-                run.summary = f"elt reset {args.source}: {loaded}; {outcome.describe()}"
-    except RunLocked as exc:
-        print(f"elt reset FAILED(locked): {exc}")
-        return int(ExitCode.LOCKED)
-    print(run.summary)
-    return int(run.exit_code)
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from loaders.settings import Settings
-    from loaders.status import collect, render
-
-    status = collect(Settings.from_env(), list(SOURCE_NAMES), limit=args.runs)
-    if args.json:
-        print(status.to_json())
-    else:
-        render(status)
-    return 0
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
+@app.command(epilog=EPILOG)
+def replay(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print per table how many versions would be released or quarantined")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="with --dry-run: list their keys")] = False,
+) -> int:
+    """Judge already-landed versions again after a change of the rules or seeds (dbt build)."""
     from loaders.harness import ExitCode
     from loaders.locking import RunLocked, run_lock
     from loaders.replay import PreviewFailed, preview
     from loaders.settings import Settings
 
-    if not args.dry_run:
-        return cmd_build(argparse.Namespace(dbt_args=[]))
+    if not dry_run:
+        return build_with([], "replay")
     settings = Settings.from_env()
     try:
         with run_lock(settings):
@@ -314,11 +215,93 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return int(ExitCode.BUILD_FAILED)
     print("elt replay --dry-run: versions whose verdict the pending rules and seeds change")
     for change in changes:
-        print(change.describe(verbose=args.verbose))
+        print(change.describe(verbose=verbose))
     return int(ExitCode.OK)
 
 
-def cmd_grants(args: argparse.Namespace) -> int:
+@app.command()
+def check() -> int:
+    """Test the warehouse's and every source's connection with the current settings; load nothing."""
+    from loaders.check import run_checks
+    from loaders.harness import ExitCode
+    from loaders.settings import Settings
+
+    checks = run_checks(Settings.from_env())
+    for result in checks:
+        print(result.describe())
+    return int(ExitCode.OK if all(result.ok for result in checks) else ExitCode.CHECK_FAILED)
+
+
+@app.command(epilog=EPILOG)
+def reset(
+    source: Source,
+    yes: Annotated[bool, typer.Option("--yes", help="do it; without it, print what it would drop and stop")] = False,
+) -> int:
+    """Drop a source's raw tables, cursor state and manifest, load it from the start, rebuild its models."""
+    from loaders.harness import ExitCode, ledgered, load_sources, outcome_code, record_dbt, run_dbt
+    from loaders.locking import RunLocked, run_lock, writer_lock
+    from loaders.reset import drop, plan
+    from loaders.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        with run_lock(settings):
+            planned = plan(settings, source)
+            print(planned.describe())
+            if not yes:
+                print("nothing changed: run again with --yes to do it")
+                return int(ExitCode.OK)
+            with ledgered(settings, "reset", [source]) as entry:
+                with writer_lock(settings):
+                    drop(settings, planned)
+                entry.sources = load_sources(settings, [source])
+                outcome = run_dbt(settings, ["build", *planned.dbt_selection])
+                record_dbt(entry, outcome)
+                entry.exit_code = outcome_code(entry.sources, outcome, [])
+                loaded = "; ".join(o.describe() for o in entry.sources)
+                entry.summary = f"elt reset {source}: {loaded}; {outcome.describe()}"
+    except RunLocked as exc:
+        print(f"elt reset FAILED(locked): {exc}")
+        return int(ExitCode.LOCKED)
+    print(entry.summary)
+    return int(entry.exit_code)
+
+
+@app.command()
+def status(
+    json: Annotated[bool, typer.Option("--json", help="one JSON document on stdout, for machines")] = False,
+    runs: Annotated[int, typer.Option(help="how many of the last runs to show")] = 10,
+) -> int:
+    """Last runs, each source's cursor, freshness and pending packages, open quarantine (reads only)."""
+    from loaders.settings import Settings
+    from loaders.status import collect, render
+
+    found = collect(Settings.from_env(), list(SOURCE_NAMES), limit=runs)
+    if json:
+        print(found.to_json())
+    else:
+        render(found)
+    return 0
+
+
+@app.command(
+    epilog="\b\nexit codes: 0 the roles and privileges are in place (DuckDB: nothing to do); 8 the warehouse "
+    "refused them (the message says why); 5 another run holds the warehouse lock"
+)
+def grants(
+    loader_user: Annotated[
+        list[str] | None, typer.Option(metavar="LOGIN", help="grant the loader role to this existing login")
+    ] = None,
+    transformer_user: Annotated[
+        list[str] | None, typer.Option(metavar="LOGIN", help="grant the transformer role to this existing login")
+    ] = None,
+    reader_user: Annotated[
+        list[str] | None, typer.Option(metavar="LOGIN", help="grant the reader role to this existing login")
+    ] = None,
+) -> int:
+    """PostgreSQL: create or bring up to date the roles named by ELT_LOADER_ROLE, ELT_TRANSFORMER_ROLE and
+    ELT_READER_ROLE (default elt_loader, elt_transformer, elt_reader) and their privileges; idempotent.
+    Run it as a superuser. On DuckDB there are no roles: it says so and exits 0."""
     from loaders.grants import GrantsFailed, Roles, apply_grants
     from loaders.harness import ExitCode
     from loaders.locking import RunLocked, run_lock
@@ -328,7 +311,7 @@ def cmd_grants(args: argparse.Namespace) -> int:
     if settings.target != "postgres":
         print(f"elt grants: {settings.target} has no roles or privileges; nothing to grant")
         return int(ExitCode.OK)
-    members = {"loader": args.loader_user, "transformer": args.transformer_user, "reader": args.reader_user}
+    members = {"loader": loader_user or [], "transformer": transformer_user or [], "reader": reader_user or []}
     try:
         with run_lock(settings):
             report = apply_grants(settings, Roles.from_env(), members)
@@ -342,56 +325,66 @@ def cmd_grants(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
-def simulation_config(args: argparse.Namespace):
+Root = Annotated[Path, typer.Option(help="the folder of the sample sources")]
+SAMPLE = PROJECT_DIR / "sample"
+
+
+@simulate_app.command()
+def generate(
+    root: Root = SAMPLE,
+    days: Annotated[int, typer.Option(help="simulate through this day (1-based)")] = 3,
+    seed: int = 7,
+    orders_per_day: int | None = None,
+    customers: int | None = None,
+    update_rate: float | None = None,
+    late_version_rate: float | None = None,
+    invalid_rate: float | None = None,
+    damaged_rate: float | None = None,
+    late_dimension_rate: float | None = None,
+    redelivery_rate: float | None = None,
+    late_file_rate: float | None = None,
+) -> int:
+    """Write the world as of day N into a folder."""
     from loaders.simulate import SimulationConfig
+    from loaders.simulate import generate as write_world
 
-    knobs = {
-        name: getattr(args, name)
-        for name in (
-            "orders_per_day",
-            "customers",
-            "update_rate",
-            "late_version_rate",
-            "invalid_rate",
-            "damaged_rate",
-            "late_dimension_rate",
-            "redelivery_rate",
-            "late_file_rate",
-        )
-        if getattr(args, name, None) is not None
-    }
-    return SimulationConfig(seed=args.seed, **knobs)
-
-
-def cmd_simulate_generate(args: argparse.Namespace) -> int:
-    from loaders.simulate import generate
-
-    summary = generate(args.root, simulation_config(args), through_day=args.days)
-    print(f"elt simulate: wrote day {args.days} into {args.root}: {summary}")
+    knobs = {name: value for name, value in locals().items() if name not in ("root", "days", "seed")}
+    config = SimulationConfig(seed=seed, **{name: value for name, value in knobs.items() if value is not None})
+    summary = write_world(root, config, through_day=days)
+    print(f"elt simulate: wrote day {days} into {root}: {summary}")
     return 0
 
 
-def cmd_simulate_serve(args: argparse.Namespace) -> int:
+@simulate_app.command()
+def serve(
+    root: Root = SAMPLE,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    faults: Annotated[str, typer.Option(help="comma-separated faults for successive requests, e.g. 429,503")] = "",
+) -> int:
+    """Serve the orders API of a generated folder (clients must send SOURCES__SHOP_API__TOKEN)."""
     from loaders.simulate import FaultPlan, serve_forever
 
     token = os.environ.get("SOURCES__SHOP_API__TOKEN")
     if not token:
         print("elt simulate serve: set SOURCES__SHOP_API__TOKEN to the token clients must send", file=sys.stderr)
-        return 2
-    faults = FaultPlan(sequence=[f for f in args.faults.split(",") if f])
-    serve_forever(args.root, args.host, args.port, token, faults)
+        return USAGE_ERROR
+    serve_forever(root, host, port, token, FaultPlan(sequence=[f for f in faults.split(",") if f]))
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+@app.command(epilog=EPILOG)
+def demo(root: Root = SAMPLE, days: int = 3) -> int:
+    """Generate sample sources, serve the API, run the ELT on them (what `make run` does)."""
     import secrets
 
     from loaders.harness import elt_run
     from loaders.settings import Settings
-    from loaders.simulate import ApiServer, SimulationConfig, generate
+    from loaders.simulate import ApiServer, SimulationConfig
+    from loaders.simulate import generate as write_world
 
-    root = args.root.resolve()
-    generate(root, SimulationConfig(), through_day=args.days)
+    root = root.resolve()
+    write_world(root, SimulationConfig(), through_day=days)
     token = secrets.token_urlsafe(16)
     with ApiServer(root, token=token) as api:
         os.environ.update(
@@ -406,6 +399,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     where = settings.duckdb_path if settings.target == "duckdb" else f"postgresql://{settings.postgres.host}"
     print(f"tables: {where} — schemas analytics, quarantine, ops, staging, raw_*")
     return int(code)
+
+
+# commands defined in their own modules (one line each)
 
 
 if __name__ == "__main__":

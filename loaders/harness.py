@@ -1,8 +1,8 @@
 """The `elt` run: every loader, then `dbt build`, then the thresholds, the ledger and a one-line summary.
 
 A loader that fails does not stop the others or dbt (what landed is still worth building); it makes the
-run's exit code non-zero. Progress goes to stderr as one JSON object per line; the summary is the one
-line on stdout.
+run's exit code non-zero. Progress goes to stderr as events (loaders/events.py: JSON lines, or readable lines
+and progress bars on a terminal); the summary is the one line on stdout.
 
 After dbt the run checks two thresholds (`Settings.max_dead_letter_rate`, `max_new_quarantine`): a source
 that dead-lettered too large a share of what it extracted, or a build that opened too many quarantine
@@ -12,7 +12,6 @@ rows, gives the run its own exit code — with everything loaded and built kept,
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import json
 import os
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from loaders.entities import ENTITIES
+from loaders.events import DbtProgress, bound_run, interactive, log_event
 from loaders.ledger import RunEntry, new_run_id, record_finish, record_start
 from loaders.settings import Settings
 
@@ -34,7 +34,7 @@ QUARANTINE_KEYS = {entity.name: entity.key for entity in ENTITIES}
 
 class ExitCode(IntEnum):
     """What `elt run` (and `load`, `build`, `replay`) exits with. When several apply, the smallest non-zero
-    one. No outcome is 2: that is argparse's exit for a command called wrong (USAGE_ERROR)."""
+    one. No outcome is 2: that is the command line's exit for a command called wrong (USAGE_ERROR)."""
 
     OK = 0
     LOAD_FAILED = 1
@@ -48,17 +48,7 @@ class ExitCode(IntEnum):
     CHECK_FAILED = 10
 
 
-USAGE_ERROR = 2  # argparse's exit on bad arguments; `elt run` also uses it for a bad threshold setting
-
-
-RUN_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("run_id", default=None)
-
-
-def log_event(event: str, **fields: Any) -> None:
-    record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event, **fields}
-    if RUN_ID.get() is not None:
-        record["run_id"] = RUN_ID.get()  # last, so `"event": …, "source": …` reads the same with or without
-    print(json.dumps(record, default=str), file=sys.stderr, flush=True)
+USAGE_ERROR = 2  # click's exit on bad arguments; elt also uses it for a setting that cannot be used
 
 
 @dataclass
@@ -181,7 +171,18 @@ def run_dbt(settings: Settings, args: list[str]) -> DbtOutcome:
     results_path = settings.project_dir / env.get("DBT_TARGET_PATH", "target") / "run_results.json"
     results_path.unlink(missing_ok=True)  # a dbt that fails before writing must not report the last run's
     log_event("dbt_started", args=args)
-    proc = subprocess.run([dbt_executable(), *args], cwd=settings.project_dir, env=env, stdout=sys.stderr, check=False)
+    command = [dbt_executable(), *args]
+    if interactive():
+        with (
+            DbtProgress() as progress,
+            subprocess.Popen(
+                command, cwd=settings.project_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            ) as proc,
+        ):
+            for line in proc.stdout or ():
+                progress.line(line)
+    else:
+        proc = subprocess.run(command, cwd=settings.project_dir, env=env, stdout=sys.stderr, check=False)
     outcome = DbtOutcome(returncode=proc.returncode)
     if results_path.exists():
         results = json.loads(results_path.read_text())
@@ -338,8 +339,7 @@ def ledgered(settings: Settings, command: str, arguments: list[str]) -> Iterator
     when the block ends — with the exit code and summary the block set on the entry, or, when the block
     raised, exit 1 and the error. Every JSON event meanwhile carries the run id."""
     run = RunEntry(new_run_id(), command, arguments)
-    token = RUN_ID.set(run.run_id)
-    try:
+    with bound_run(run.run_id):
         record_start(settings, run)
         log_event("run_started", command=command, arguments=arguments)
         try:
@@ -348,8 +348,6 @@ def ledgered(settings: Settings, command: str, arguments: list[str]) -> Iterator
             record_finish(settings, run, exit_code=1, error=root_cause(exc), summary="")
             raise
         record_finish(settings, run, exit_code=int(run.exit_code), error=run.error, summary=run.summary)
-    finally:
-        RUN_ID.reset(token)
 
 
 def record_dbt(run: RunEntry, dbt: DbtOutcome) -> None:

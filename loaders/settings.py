@@ -8,12 +8,16 @@ variables such as `SOURCES__SHOP_API__TOKEN`, which win).
 from __future__ import annotations
 
 import argparse
+import contextvars
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -62,10 +66,38 @@ def parse_limit(text: str) -> int | None:
     return value
 
 
-class PostgresSettings(BaseModel):
-    """libpq's own variables; a missing one falls back to libpq's default, as psql would."""
+class FromEnvironment(EnvSettingsSource):
+    """pydantic-settings' environment source, reading the mapping `Settings.from_env` was given."""
 
-    model_config = ConfigDict(frozen=True)
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self.environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+ENVIRON: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar("environ", default=None)
+
+
+class EnvironmentSettings(BaseSettings):
+    """Settings read by pydantic-settings from the environment (or the mapping given to `from_env`);
+    empty variables count as unset, as libpq and the shell treat them."""
+
+    model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, *_: Any, **__: Any
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, FromEnvironment(settings_cls, ENVIRON.get() or os.environ)
+
+
+class PostgresSettings(EnvironmentSettings):
+    """libpq's own variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE); a missing one falls back to
+    libpq's default, as psql would."""
+
+    model_config = SettingsConfigDict(env_prefix="PG")
 
     host: str = "localhost"
     port: int = 5432
@@ -87,13 +119,16 @@ class PostgresSettings(BaseModel):
         }
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Settings(EnvironmentSettings):
+    """The harness's settings, from `ELT_*` variables (ELT_TARGET, ELT_DUCKDB_PATH, ELT_PROJECT_DIR,
+    ELT_STATE_DIR, ELT_MAX_DEAD_LETTER_RATE, ELT_MAX_NEW_QUARANTINE) and libpq's `PG*`."""
+
+    model_config = SettingsConfigDict(env_prefix="ELT_")
 
     target: Target = "duckdb"
     duckdb_path: Path = PROJECT_DIR / "warehouse.duckdb"
-    postgres: PostgresSettings = PostgresSettings()
-    project_dir: Path = PROJECT_DIR
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    project_dir: Path = PROJECT_DIR  # another copy of the dbt project (a fork's, a test's)
     # dlt's local working folder (pending load packages live here between a crash and the resume).
     state_dir: Path = PROJECT_DIR / ".elt"
     # elt run exits DEAD_LETTER_THRESHOLD when a source dead-letters more than this share of what it
@@ -102,37 +137,34 @@ class Settings(BaseModel):
     # ... and QUARANTINE_THRESHOLD when the run opens more quarantine rows than this (None: no limit).
     max_new_quarantine: int | None = Field(default=None, ge=0)
 
+    @field_validator("duckdb_path", "project_dir", "state_dir", mode="after")
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        pg = {
-            key: env[var]
-            for key, var in (
-                ("host", "PGHOST"),
-                ("port", "PGPORT"),
-                ("user", "PGUSER"),
-                ("password", "PGPASSWORD"),
-                ("database", "PGDATABASE"),
-            )
-            if env.get(var)
-        }
-        values: dict[str, object] = {"postgres": PostgresSettings(**pg)}
-        if env.get("ELT_TARGET"):
-            values["target"] = env["ELT_TARGET"]
-        if env.get("ELT_DUCKDB_PATH"):
-            values["duckdb_path"] = Path(env["ELT_DUCKDB_PATH"]).resolve()
-        if env.get("ELT_PROJECT_DIR"):  # another copy of the dbt project (a fork's, a test's)
-            values["project_dir"] = Path(env["ELT_PROJECT_DIR"]).resolve()
-        if env.get("ELT_STATE_DIR"):
-            values["state_dir"] = Path(env["ELT_STATE_DIR"]).resolve()
-        for name, parse in (("max_dead_letter_rate", parse_rate), ("max_new_quarantine", parse_limit)):
-            variable = THRESHOLD_VARIABLES[name]
-            if env.get(variable):
-                try:
-                    values[name] = parse(env[variable])
-                except InvalidSetting as exc:
-                    raise InvalidSetting(f"{variable}: {exc}") from None
-        return cls(**values)
+    def absolute(cls, path: Path) -> Path:
+        return path.resolve()
+
+    @field_validator("max_dead_letter_rate", mode="before")
+    @classmethod
+    def rate(cls, value: Any) -> Any:
+        return parse_rate(value) if isinstance(value, str) else value
+
+    @field_validator("max_new_quarantine", mode="before")
+    @classmethod
+    def limit(cls, value: Any) -> Any:
+        return parse_limit(value) if isinstance(value, str) else value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings from the process's environment, or from `environ` instead of it."""
+        token = ENVIRON.set(environ)
+        try:
+            return cls(postgres=PostgresSettings())
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = str(error["loc"][0]) if error["loc"] else ""
+            variable = THRESHOLD_VARIABLES.get(name, f"ELT_{name.upper()}")
+            raise InvalidSetting(f"{variable}: {error['msg'].removeprefix('Value error, ')}") from None
+        finally:
+            ENVIRON.reset(token)
 
     def with_thresholds(self, **thresholds: float | int | None) -> Settings:
         """These settings with `max_dead_letter_rate` / `max_new_quarantine` replaced (the command line's,
@@ -141,7 +173,7 @@ class Settings(BaseModel):
         if unknown:
             raise TypeError(f"not a threshold: {', '.join(sorted(unknown))}")
         try:
-            return type(self)(**{**dict(self), **thresholds})
+            return type(self).model_validate({**dict(self), **thresholds})
         except ValidationError as exc:
             raise InvalidSetting(str(exc)) from None
 
