@@ -597,7 +597,16 @@ def replay_holding_lock(
     dry_run: bool,
     arguments: list[str],
 ) -> int:
-    from loaders.harness import USAGE_ERROR, ExitCode, SourceOutcome, ledgered, log_event, outcome_code, record_dbt
+    from loaders.harness import (
+        USAGE_ERROR,
+        ExitCode,
+        SourceOutcome,
+        ledgered,
+        log_event,
+        outcome_code,
+        record_dbt,
+        root_cause,
+    )
     from loaders.harness import run_dbt as build
     from loaders.locking import writer_lock
 
@@ -613,15 +622,21 @@ def replay_holding_lock(
         return int(ExitCode.OK)
     with ledgered(settings, REPLAY_COMMAND, arguments) as run:
         ensure_resolutions(settings)
-        touched = []
+        touched: list[str] = []
+        failures: list[str] = []
         for source in sources:
             batches = [batches for (name, _), batches in plan.batches.items() if name == source]
             landed = [attempt for attempt in plan.landing if attempt.letter.source == source]
             if not landed:
                 continue
-            with writer_lock(settings):
-                load_id = reland(settings, source, batches)
-                record_resolutions(settings, landed, load_id, run.run_id, datetime.now(UTC))
+            try:
+                with writer_lock(settings):
+                    load_id = reland(settings, source, batches)
+                    record_resolutions(settings, landed, load_id, run.run_id, datetime.now(UTC))
+            except Exception as exc:  # one source's failure must not hide the others' (nothing was marked)
+                failures.append(f"{source}: {root_cause(exc)}")
+                log_event("dead_letters_reland_failed", source=source, error=failures[-1])
+                continue
             log_event("dead_letters_relanded", source=source, count=len(landed), load_ids=[load_id])
             run.sources.append(SourceOutcome(source, len(landed), len(landed), 0, load_ids=(load_id,)))
             touched.append(source)
@@ -633,9 +648,10 @@ def replay_holding_lock(
             code = outcome_code([], dbt, [])
             dbt_part = f" {dbt.describe()};"
         failed = [a for a in plan.attempts if not a.landed and a.letter.dead_letter_id in named]
-        if failed:  # a dead letter the engineer named that still fails: the replay did not do its job
+        failures += [f"{a.letter.dead_letter_id}: {a.reason}" for a in failed]
+        if failures:  # a load that failed, or a dead letter the engineer named that still fails
             code = min(c for c in (code, ExitCode.LOAD_FAILED) if c != ExitCode.OK)
-            run.error = "; ".join(f"{a.letter.dead_letter_id}: {a.reason}" for a in failed)
+            run.error = "; ".join(failures)
         run.exit_code = code
         run.summary = f"elt {REPLAY_COMMAND}: {plan.counts()};{dbt_part} {time.monotonic() - started:.1f}s"
     print(run.summary)
