@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from loaders import backfill, dead_letters, report
 from loaders.entities import SOURCE_NAMES
 from loaders.harness import USAGE_ERROR
 from loaders.settings import DEFAULT_MAX_DEAD_LETTER_RATE, PROJECT_DIR, InvalidSetting, parse_limit, parse_rate
@@ -402,6 +403,9 @@ def demo(root: Root = SAMPLE, days: int = 3) -> int:
 
 
 # commands defined in their own modules (one line each)
+app.command(epilog=EPILOG)(backfill.backfill)
+app.add_typer(dead_letters.app, name="dead-letters")
+app.command()(report.report)
 
 
 if __name__ == "__main__":
