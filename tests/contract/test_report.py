@@ -8,8 +8,6 @@ and says the warehouse is busy; on PostgreSQL it reads the ledger under a run's 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import shutil
 import subprocess
@@ -23,8 +21,8 @@ from pathlib import Path
 from loaders.entities import ENTITIES, SOURCE_NAMES
 from loaders.harness import ExitCode
 from loaders.locking import run_lock
-from loaders.report import report
 from loaders.simulate import SimulationConfig, generate
+from tests.support.cli import elt
 from tests.support.project import Project
 
 WORLD = SimulationConfig(
@@ -117,12 +115,11 @@ def rendered(page: Path, tmp_path: Path) -> Dom:
 
 
 def write_report(tmp_path: Path) -> tuple[Path, str]:
-    """`elt report --output PAGE`: the page and the line it printed."""
+    """`elt report --output PAGE`, as a user runs it: the page and the line it printed."""
     page = tmp_path / "report" / "elt_report.html"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert report(output=page, runs=50) == 0
-    return page, printed.getvalue()
+    done = elt("report", "--output", str(page), "--runs", "50")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return page, done.stdout
 
 
 def assert_self_contained(page: Path) -> None:
