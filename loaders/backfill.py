@@ -252,7 +252,8 @@ def run_backfill(settings: Settings, plan: Plan, parallel: int, arguments: list[
         workers = parallel if settings.target == "postgres" else 1
         plan.outcomes = land_chunks(settings, plan, run.run_id, workers)
         failed = [outcome for outcome in plan.outcomes if not outcome.ok]
-        ensure_indexes(settings, plan.source)
+        if any(outcome.landed or outcome.dead_lettered for outcome in plan.outcomes):
+            ensure_indexes(settings, plan.source)
         source = SourceOutcome(
             plan.source,
             extracted=sum(o.landed + o.dead_lettered for o in plan.outcomes),
@@ -331,12 +332,19 @@ def land_chunk(settings: Settings, source: str, chunk: Chunk, slot: int) -> Chun
 
 
 def ensure_indexes(settings: Settings, source: str) -> None:
-    """The raw tables' indexes and statistics, as after a scheduled load (a first load may be this one)."""
+    """The raw tables' indexes and statistics, refreshed after the chunks changed them, as after a
+    scheduled load. They serve the models' look-ups and are not what a backfill promises: when they
+    cannot be refreshed (no scheduled load ever ran on this machine, so no local schema names the
+    tables), the event says why and the next scheduled load refreshes them."""
+    from loaders.harness import log_event, root_cause
     from loaders.indexes import ensure_raw_indexes
     from loaders.locking import writer_lock
 
-    with writer_lock(settings):
-        ensure_raw_indexes(settings, source)
+    try:
+        with writer_lock(settings):
+            ensure_raw_indexes(settings, source)
+    except Exception as exc:
+        log_event("raw_indexes_skipped", source=source, error=root_cause(exc))
 
 
 def summary_line(plan: Plan, dbt: DbtOutcome, code: int, parallel: int, workers: int, seconds: float) -> str:

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from loaders.entities import SOURCE_NAMES, dlt_source
 from loaders.settings import Settings
-from loaders.sources.landing import DEAD_LETTERS_TABLE
+from loaders.sources.landing import DEAD_LETTERS_TABLE, HANDED_OVER
 
 SOURCES: dict[str, Callable[[], Any]] = {name: dlt_source(name) for name in SOURCE_NAMES}
 
@@ -32,11 +32,32 @@ os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 
 
 @dataclass(frozen=True)
+class PackageCounts:
+    """What the warehouse holds of some load packages, counted there after the load.
+
+    `landed`/`dead_lettered`: rows of the data tables / of `dead_letters` under the packages' load ids.
+    `staged`: rows the packages put in the staging dataset, where dlt merges from (it keeps the last
+    package's rows until the next load). `collapsed`: staged rows the merge left out because a later row
+    of the same package had the same primary key (a record served twice in one extraction).
+    """
+
+    landed: int = 0
+    dead_lettered: int = 0
+    staged: int = 0
+    collapsed: int = 0
+
+    def __add__(self, other: PackageCounts) -> PackageCounts:
+        return PackageCounts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+@dataclass(frozen=True)
 class LoadReport:
     """What one `load_source` call landed: the packages a crash left behind, then the new extract.
 
-    `landed`/`dead_lettered` and `load_ids` cover both; `resumed_load_ids` names the packages that were
-    finished rather than extracted by this call (empty when nothing was pending).
+    `landed`/`dead_lettered`/`collapsed` (counted in the warehouse) and `load_ids` cover both;
+    `extracted` is what the source handed over in this call (counted by the source before dlt saw it)
+    plus what the resumed packages staged; `resumed_load_ids` names the packages that were finished
+    rather than extracted by this call (empty when nothing was pending).
     """
 
     source: str
@@ -44,10 +65,8 @@ class LoadReport:
     dead_lettered: int
     load_ids: tuple[str, ...]
     resumed_load_ids: tuple[str, ...] = ()
-
-    @property
-    def extracted(self) -> int:
-        return self.landed + self.dead_lettered
+    extracted: int = 0
+    collapsed: int = 0
 
     @property
     def resumed_packages(self) -> int:
@@ -114,28 +133,44 @@ def _run(settings: Settings, source: str) -> LoadReport:
         _forget_uncommitted_state_rows(pipe)
         resumed = pipe.run()  # no data: syncs with the destination, loads pending packages if any
         resumed_ids = tuple(resumed.loads_ids) if resumed is not None else ()
-        resumed_counts = _landed_counts(pipe, resumed_ids)
+        resumed_counts = package_counts(pipe, resumed_ids)
         step = "run"
+        HANDED_OVER.pop(source, None)
         pipe.run(SOURCES[source]())
-        new_counts, new_ids = _trace_counts(pipe)
+        handed_over = HANDED_OVER.pop(source, 0)
+        new_ids = _trace_load_ids(pipe)
+        new_counts = package_counts(pipe, new_ids)
     except Exception as exc:
         cause = innermost_cause(exc)
         failed_step = getattr(exc, "step", step)
         if failed_step != "extract" and isinstance(cause, (OSError, StorageException, json.JSONDecodeError)):
             raise LocalStateDamaged(f"{type(cause).__name__} at dlt step {failed_step}") from exc
         raise
-    counts = dict(resumed_counts)
-    for table, count in new_counts.items():
-        counts[table] = counts.get(table, 0) + count
-    dead = counts.pop(DEAD_LETTERS_TABLE, 0)
-    return LoadReport(source, sum(counts.values()), dead, resumed_ids + new_ids, resumed_ids)
+    counts = resumed_counts + new_counts
+    return LoadReport(
+        source,
+        counts.landed,
+        counts.dead_lettered,
+        resumed_ids + new_ids,
+        resumed_ids,
+        # the killed run that extracted the resumed packages counted nothing this process knows of: what
+        # they staged is what they were handed
+        extracted=handed_over + resumed_counts.staged,
+        collapsed=counts.collapsed,
+    )
+
+
+def backfill_schema_name(source: str) -> str:
+    """The dlt schema a backfill's loads go under (`_dlt_loads.schema_name`), so a reader tells them from
+    the scheduled loads, and the source's own schema in `_dlt_version` is never a backfill's."""
+    return f"{pipeline_name(source)}_backfill"
 
 
 def backfill_pipeline_name(source: str, slot: int = 0) -> str:
     """The pipeline of a backfill's chunks; one per concurrent worker (`slot`), so chunks landing at
     once never share a dlt working folder, and never the source's own pipeline, whose cursor state and
     manifest a backfill must not move."""
-    return f"elt_{source}_backfill_{slot}"
+    return f"{backfill_schema_name(source)}_{slot}"
 
 
 def load_window(
@@ -163,7 +198,7 @@ def load_window(
         dataset_name=raw_dataset(source),
         pipelines_dir=str(settings.pipelines_dir()),
     )
-    pipe.extract(SOURCES[source](start=start, end=end))
+    pipe.extract(SOURCES[source](start=start, end=end).clone(with_name=backfill_schema_name(source)))
     normalized = pipe.normalize()
     with load_lock():
         loaded = pipe.load()
@@ -173,7 +208,9 @@ def load_window(
         if not table.startswith("_dlt")
     }
     dead = counts.pop(DEAD_LETTERS_TABLE, 0)
-    return LoadReport(source, sum(counts.values()), dead, tuple(loaded.loads_ids) if loaded is not None else ())
+    landed = sum(counts.values())
+    load_ids = tuple(loaded.loads_ids) if loaded is not None else ()
+    return LoadReport(source, landed, dead, load_ids, extracted=landed + dead)
 
 
 def innermost_cause(exc: BaseException) -> BaseException:
@@ -211,41 +248,48 @@ def _forget_uncommitted_state_rows(pipe: dlt.Pipeline) -> None:
             )
 
 
-def _trace_counts(pipe: dlt.Pipeline) -> tuple[dict[str, int], tuple[str, ...]]:
-    """Rows per data table as the last run normalized them, and the load ids it loaded."""
-    counts: dict[str, int] = {}
+def _trace_load_ids(pipe: dlt.Pipeline) -> tuple[str, ...]:
+    """The load ids the last run of the pipeline loaded."""
     load_ids: list[str] = []
     for step in pipe.last_trace.steps:
-        info = step.step_info
-        if step.step == "normalize" and info is not None:
-            for table, count in info.row_counts.items():
-                if not table.startswith("_dlt"):
-                    counts[table] = counts.get(table, 0) + count
-        if step.step == "load" and info is not None:
-            load_ids.extend(info.loads_ids)
-    return counts, tuple(load_ids)
+        if step.step == "load" and step.step_info is not None:
+            load_ids.extend(step.step_info.loads_ids)
+    return tuple(load_ids)
 
 
-def _landed_counts(pipe: dlt.Pipeline, load_ids: tuple[str, ...]) -> dict[str, int]:
-    """Rows per data table that these (resumed) packages hold in the warehouse.
-
-    A package normalized by the killed run has no counts in this process; the warehouse has them,
-    stamped with the package's load id, until a later load replaces those versions.
-    """
+def package_counts(pipe: dlt.Pipeline, load_ids: tuple[str, ...]) -> PackageCounts:
+    """Count in the warehouse what these just-loaded packages hold (see PackageCounts): every data table
+    with their load ids, in the dataset and in its staging dataset."""
     if not load_ids:
-        return {}
-    tables = [table["name"] for table in pipe.default_schema.data_tables() if C_DLT_LOAD_ID in table.get("columns", {})]
-    placeholders = ", ".join(["%s"] * len(load_ids))
-    counts: dict[str, int] = {}
+        return PackageCounts()
+    schema = pipe.default_schema
+    tables = [table["name"] for table in schema.data_tables() if C_DLT_LOAD_ID in table.get("columns", {})]
+    ids = ", ".join(["%s"] * len(load_ids))
+    landed = dead = staged = collapsed = 0
     with pipe.sql_client() as client:
         for table in tables:
-            rows = client.execute_sql(
-                f"select count(*) from {client.make_qualified_table_name(table)}"
-                f" where {C_DLT_LOAD_ID} in ({placeholders})",
-                *load_ids,
+            key = ", ".join(
+                client.escape_column_name(name)
+                for name, column in schema.get_table_columns(table).items()
+                if column.get("primary_key")
             )
-            counts[table] = int(rows[0][0]) if rows else 0
-    return counts
+            (count,) = client.execute_sql(
+                f"select count(*) from {client.make_qualified_table_name(table)} where {C_DLT_LOAD_ID} in ({ids})",
+                *load_ids,
+            )[0]
+            if table == DEAD_LETTERS_TABLE:
+                dead += int(count)
+            else:
+                landed += int(count)
+            with client.with_staging_dataset(), contextlib.suppress(DatabaseUndefinedRelation):
+                rows, distinct = client.execute_sql(
+                    f"select count(*), count(distinct ({key})) from {client.make_qualified_table_name(table)}"
+                    f" where {C_DLT_LOAD_ID} in ({ids})",
+                    *load_ids,
+                )[0]
+                staged += int(rows)
+                collapsed += int(rows) - int(distinct)
+    return PackageCounts(landed, dead, staged, collapsed)
 
 
 def cursor_positions(settings: Settings, source: str) -> dict[str, Any]:

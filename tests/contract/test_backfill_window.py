@@ -77,6 +77,9 @@ def test_backfill_lands_a_late_window_in_chunks_resumes_a_failed_one_and_leaves_
     assert cursor_positions(project.settings, "shop_api") == cursor
     runs = project.query("select exit_code from ops.elt_runs where command = 'backfill' order by started_at")
     assert runs == [(1,), (0,)]
+    # its loads are told apart from the scheduled ones by their dlt schema
+    schemas = project.query("select schema_name, count(*) from raw_shop_api._dlt_loads group by 1 order by 1")
+    assert schemas == [("elt_shop_api_backfill", 3), ("shop_api", 2)]
 
     # the same backfill again: every version lands onto itself
     snapshot, raw = project.snapshot(), raw_rows(project, "raw_shop_api.orders", "id")
