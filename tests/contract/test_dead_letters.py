@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from loaders import records
-from loaders.dead_letters import dead_letters, replay
+from loaders.dead_letters import replay
 from loaders.entities import SOURCE_NAMES
 from loaders.grants import Roles, apply_grants
 from loaders.harness import ExitCode
@@ -29,20 +29,26 @@ from loaders.pipelines import cursor_positions
 from loaders.simulate import SimulationConfig, generate
 from loaders.status import collect
 from loaders.warehouse import connect
+from tests.support.cli import elt
 from tests.support.project import Project
 
 # damaged API versions and settlement rows on day one; no invalid records, so every canonical row is clean
 WORLD = SimulationConfig(seed=23, customers=20, orders_per_day=40, invalid_rate=0.0, damaged_rate=0.08)
 
 
-def listed(capfd: pytest.CaptureFixture[str], *, source: str | None = None, everything: bool = False) -> Any:
-    code = dead_letters(source, as_json=True, include_resolved=everything)
-    out = capfd.readouterr().out
-    assert code == ExitCode.OK, out
-    return json.loads(out)
+def listed(*options: str) -> Any:
+    proc = elt("dead-letters", "--json", *options)
+    assert proc.returncode == ExitCode.OK, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
 
 
-def replayed(capfd: pytest.CaptureFixture[str], **options: Any) -> tuple[int, str]:
+def replayed(*options: str) -> tuple[int, str]:
+    """`elt dead-letters replay`: its exit code and stdout (stderr's tail too when it did not exit 0)."""
+    proc = elt("dead-letters", "replay", *options)
+    return proc.returncode, proc.stdout + ("" if proc.returncode == 0 else proc.stderr[-3000:])
+
+
+def replayed_in_process(capfd: pytest.CaptureFixture[str], **options: Any) -> tuple[int, str]:
     code = replay(**options)
     return code, capfd.readouterr().out
 
@@ -55,20 +61,20 @@ def completed_loads(project: Project, source: str) -> int:
     return project.scalar(f"select count(*) from raw_{source}._dlt_loads where status = 0")
 
 
-def open_in_status(project: Project) -> dict[str, int | None]:
-    document = json.loads(collect(project.settings, list(SOURCE_NAMES)).to_json())
+def open_in_status() -> dict[str, int | None]:
+    proc = elt("status", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    document = json.loads(proc.stdout)
     return {source["source"]: source["dead_letters_open"] for source in document["sources"]}
 
 
-def test_dead_letters_are_listed_and_a_corrected_record_lands_once(
-    project: Project, tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_dead_letters_are_listed_and_a_corrected_record_lands_once(project: Project, tmp_path: Path) -> None:
     generate(project.root, WORLD, through_day=1)
     code, line = project.elt_run()
     assert code == ExitCode.OK, line
 
     # the listing: every damaged record, with where it came from and why it did not land
-    document = listed(capfd)
+    document = listed()
     letters = document["dead_letters"]
     assert len(letters) == raw_dead_letters(project) > 0
     by_source: dict[str, list[dict[str, Any]]] = {}
@@ -79,22 +85,23 @@ def test_dead_letters_are_listed_and_a_corrected_record_lands_once(
     assert {"shop_api", "payments_files"} <= set(by_source), letters
     assert document["open"] == {source: len(by_source.get(source, [])) for source in SOURCE_NAMES}
     assert all(" line " in letter["location"] for letter in by_source["payments_files"])
-    assert open_in_status(project) == document["open"]
-    assert listed(capfd, source="payments_files")["dead_letters"] == by_source["payments_files"]
+    assert open_in_status() == document["open"]
+    assert listed("--source", "payments_files")["dead_letters"] == by_source["payments_files"]
 
-    assert dead_letters() == ExitCode.OK  # the table, for people: every id and location in full
-    table = capfd.readouterr().out
+    proc = elt("dead-letters")  # the table, for people: every id and location in full
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = proc.stdout
     for letter in letters:
         assert letter["dead_letter_id"] in table and letter["location"] in table
 
     # one that still fails stays open and says why; nothing lands, nothing is marked
     hopeless = by_source["shop_api"][0]
     loads_before = completed_loads(project, "shop_api")
-    code, out = replayed(capfd, ids=[hopeless["dead_letter_id"]])
+    code, out = replayed("--id", hopeless["dead_letter_id"])
     assert code == ExitCode.LOAD_FAILED, out
     assert f"still fails: {hopeless['dead_letter_id']}" in out, out
     assert completed_loads(project, "shop_api") == loads_before
-    assert listed(capfd)["open"] == document["open"]
+    assert listed()["open"] == document["open"]
 
     # corrections for one order and one settlement row, in each source's own format
     order, payment = by_source["shop_api"][-1], by_source["payments_files"][0]
@@ -115,14 +122,14 @@ def test_dead_letters_are_listed_and_a_corrected_record_lands_once(
         json.dumps({order["dead_letter_id"]: json.dumps(corrected_order), payment["dead_letter_id"]: corrected_line})
     )
 
-    code, out = replayed(capfd, corrected=corrections, dry_run=True)
+    code, out = replayed("--corrected", str(corrections), "--dry-run")
     assert code == ExitCode.OK and "corrected=2" in out and "nothing written" in out, out
     assert project.scalar("select count(*) from raw_shop_api.orders where id = 'o_corrected_1'") == 0
 
     started = datetime.now(UTC)
     last_loads = {source.source: source.last_load_at for source in collect(project.settings, ["shop_api"]).sources}
     cursors = {source: cursor_positions(project.settings, source) for source in SOURCE_NAMES}
-    code, out = replayed(capfd, corrected=corrections)
+    code, out = replayed("--corrected", str(corrections))
     assert code == ExitCode.OK, out
     assert "relanded=0 corrected=2 still_failing=0" in out, out
 
@@ -155,21 +162,21 @@ def test_dead_letters_are_listed_and_a_corrected_record_lands_once(
         (payment["dead_letter_id"], "corrected", "payments_files", True, "dead-letters replay", "ok"),
         (order["dead_letter_id"], "corrected", "shop_api", True, "dead-letters replay", "ok"),
     ]
-    after = listed(capfd)
+    after = listed()
     expected_open = {**document["open"]}
     expected_open["shop_api"] -= 1
     expected_open["payments_files"] -= 1
     assert after["open"] == expected_open
-    assert open_in_status(project) == expected_open
-    history = {letter["dead_letter_id"]: letter for letter in listed(capfd, everything=True)["dead_letters"]}
+    assert open_in_status() == expected_open
+    history = {letter["dead_letter_id"]: letter for letter in listed("--all")["dead_letters"]}
     assert len(history) == len(letters)
     assert history[order["dead_letter_id"]]["how"] == "corrected"
 
     # twice: nothing more lands, nothing more is marked; replaying every open one lands none of them
     loads = {source: completed_loads(project, source) for source in SOURCE_NAMES}
-    code, out = replayed(capfd, corrected=corrections)
+    code, out = replayed("--corrected", str(corrections))
     assert code == ExitCode.OK and "corrected=0" in out and "already_resolved=2" in out, out
-    code, out = replayed(capfd)
+    code, out = replayed()
     assert code == ExitCode.OK and "relanded=0 corrected=0" in out, out
     assert {source: completed_loads(project, source) for source in SOURCE_NAMES} == loads
     assert project.scalar("select count(*) from ops.dead_letter_resolutions") == 2
@@ -177,14 +184,15 @@ def test_dead_letters_are_listed_and_a_corrected_record_lands_once(
     # the next run dead-letters the re-served damaged records again: the resolved ones stay resolved
     code, line = project.elt_run()
     assert code == ExitCode.OK, line
-    assert listed(capfd)["open"] == expected_open
+    assert listed()["open"] == expected_open
     assert project.scalar("select count(*) from analytics.orders where order_id = 'o_corrected_1'") == 1
 
 
 def test_a_dead_letter_that_lands_after_a_loader_fix_is_relanded(
     project: Project, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """The "fix": the longest natural key allowed is raised. In process, so the replay runs the fixed code."""
+    """The "fix": the longest natural key allowed is raised. That replay runs in process, so it runs the fixed
+    code; every other command runs as a user runs it."""
     generate(project.root, SimulationConfig(seed=29, customers=10, orders_per_day=10, damaged_rate=0.0), through_day=1)
     long_id = "c_" + "x" * (records.MAX_KEY_BYTES + 100)
     project.app_db.upsert_customer(
@@ -197,25 +205,25 @@ def test_a_dead_letter_that_lands_after_a_loader_fix_is_relanded(
     )
     code, line = project.elt_run()
     assert code == ExitCode.OK, line
-    (letter,) = listed(capfd)["dead_letters"]
+    (letter,) = listed()["dead_letters"]
     assert (letter["source"], letter["resource"]) == ("app_db", "customers")
     assert "longer than" in letter["error"]
 
-    code, out = replayed(capfd)  # unfixed: still fails, stays open (not named, so not an error)
+    code, out = replayed()  # unfixed: still fails, stays open (not named, so not an error)
     assert code == ExitCode.OK and "still_failing=1" in out and "longer than" in out, out
     assert project.scalar("select count(*) from ops.dead_letter_resolutions") == 0
 
     monkeypatch.setattr(records, "MAX_KEY_BYTES", 4 * records.MAX_KEY_BYTES)
-    code, out = replayed(capfd, source="app_db")
+    code, out = replayed_in_process(capfd, source="app_db")
     assert code == ExitCode.OK and "relanded=1" in out, out
     assert project.scalar(f"select email from analytics.customers where customer_id = '{long_id}'") == (
         "long@example.com"
     )
     assert project.query("select how from ops.dead_letter_resolutions") == [("relanded",)]
-    assert listed(capfd)["open"] == dict.fromkeys(SOURCE_NAMES, 0)
+    assert listed()["open"] == dict.fromkeys(SOURCE_NAMES, 0)
     assert project.scalar("select count(*) from raw_app_db.dead_letters") == 1
 
-    code, out = replayed(capfd, ids=[letter["dead_letter_id"]])
+    code, out = replayed("--id", letter["dead_letter_id"])
     assert code == ExitCode.OK and "already_resolved=1" in out, out
     assert project.scalar("select count(*) from ops.dead_letter_resolutions") == 1
 
