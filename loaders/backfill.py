@@ -177,26 +177,37 @@ def validate(
 
 
 def backfill(
-    source: Annotated[str, typer.Argument(help=f"the source to re-extract: one of {', '.join(SOURCE_NAMES)}")],
+    source: Annotated[
+        str,
+        typer.Argument(metavar="SOURCE", help=f"the source to re-extract: one of {', '.join(SOURCE_NAMES)}"),
+    ],
     start: Annotated[
-        str, typer.Option("--start", help="window start, included: a date (00:00 UTC) or a UTC timestamp")
+        str,
+        typer.Option("--start", metavar="T1", help="window start, included: a date (00:00 UTC) or a UTC timestamp"),
     ],
     end: Annotated[
         str,
         typer.Option(
             "--end",
+            metavar="T2",
             help="window end, EXCLUDED: a date (00:00 UTC) or a UTC timestamp; "
             "--start 2024-03-01 --end 2024-03-04 is three whole days",
         ),
     ],
     chunk: Annotated[
         str | None,
-        typer.Option("--chunk", help="split the window into chunks of 30m, 6h, 1d, 1w...; each lands on its own"),
+        typer.Option(
+            "--chunk",
+            metavar="DURATION",
+            help="split the window into chunks of 30m, 6h, 1d, 1w...; each lands on its own",
+            show_default=False,
+        ),
     ] = None,
     parallel: Annotated[
         int,
         typer.Option(
             "--parallel",
+            metavar="N",
             help="chunks extracted at once (PostgreSQL; each load still waits for the writer lock); "
             "DuckDB runs them one after another",
         ),

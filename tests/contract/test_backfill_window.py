@@ -8,21 +8,30 @@ nothing; `--chunk 1d` over three days is three chunks, a chunk that fails is rep
 from __future__ import annotations
 
 import os
+import subprocess
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from loaders.backfill import BadArguments, backfill, split_window, validate
+from loaders.backfill import BadArguments, split_window, validate
 from loaders.harness import ExitCode
 from loaders.pipelines import cursor_positions
 from loaders.simulate import FaultPlan
 from tests.contract.records import customer, delivered, order, payment
+from tests.support.cli import elt
 from tests.support.project import Project
 
-WINDOW = ("2024-03-01", "2024-03-04")  # three whole UTC days; --end excluded
+WINDOW = ("--start", "2024-03-01", "--end", "2024-03-04")  # three whole UTC days; --end excluded
+
+
+def backfill(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return elt("backfill", *args, env=env)
+
+
+def shown(done: subprocess.CompletedProcess[str]) -> str:
+    return done.stdout + done.stderr[-3000:]
 
 
 def chunks(project: Project) -> list[tuple[str, str]]:
@@ -31,14 +40,12 @@ def chunks(project: Project) -> list[tuple[str, str]]:
     return [(start.astimezone(UTC).strftime("%Y-%m-%d"), status) for start, status in rows]
 
 
-def raw_rows(project: Project, table: str, key: str) -> set[tuple[Any, ...]]:
+def raw_rows(project: Project, table: str, key: str) -> set[tuple[str, ...]]:
     """Raw versions as landed, without what differs between two landings of the same one."""
     return set(project.query(f"select {key}, _version, _record from {table}"))
 
 
-def test_backfill_lands_a_late_window_in_chunks_resumes_a_failed_one_and_leaves_the_cursor(
-    project: Project, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_backfill_lands_a_late_window_in_chunks_resumes_a_failed_one_and_leaves_the_cursor(project: Project) -> None:
     project.app_db.upsert_customer(**customer("c1"))
     project.api_store.add(order("o1", updated_at="2024-03-01T12:00:00Z"))
     project.api_store.add(order("o2", updated_at="2024-03-06T12:00:00Z"))
@@ -55,9 +62,9 @@ def test_backfill_lands_a_late_window_in_chunks_resumes_a_failed_one_and_leaves_
 
     # one request per chunk (a page reaching past the chunk's end is the last): the second one is refused
     project.api.faults = FaultPlan(sequence=("ok", "401"))
-    code = backfill("shop_api", start=WINDOW[0], end=WINDOW[1], chunk="1d")
-    out = capfd.readouterr().out
-    assert code == ExitCode.LOAD_FAILED, out
+    done = backfill("shop_api", *WINDOW, "--chunk", "1d")
+    out = done.stdout
+    assert done.returncode == ExitCode.LOAD_FAILED, shown(done)
     assert "chunks 3 ok=2 failed=1" in out and "2024-03-02T00:00:00Z FAILED" in out and "401" in out, out
     assert chunks(project) == [("2024-03-01", "ok"), ("2024-03-02", "failed"), ("2024-03-03", "ok")]
     assert project.canonical("orders")[("o1",)][2] == "shipped"  # the chunks that landed were built
@@ -65,9 +72,9 @@ def test_backfill_lands_a_late_window_in_chunks_resumes_a_failed_one_and_leaves_
 
     project.api.faults = FaultPlan()
     requests = project.api.requests_served
-    code = backfill("shop_api", start=WINDOW[0], end=WINDOW[1], resume=True)
-    out = capfd.readouterr().out
-    assert code == ExitCode.OK, out
+    done = backfill("shop_api", *WINDOW, "--resume")
+    out = done.stdout
+    assert done.returncode == ExitCode.OK, shown(done)
     assert project.api.requests_served == requests + 1, "only the failed chunk is extracted again"
     assert "chunks 1 ok=1 failed=0 resumed, 2 already ok" in out, out
     assert chunks(project) == [("2024-03-01", "ok"), ("2024-03-02", "ok"), ("2024-03-03", "ok")]
@@ -83,15 +90,14 @@ def test_backfill_lands_a_late_window_in_chunks_resumes_a_failed_one_and_leaves_
 
     # the same backfill again: every version lands onto itself
     snapshot, raw = project.snapshot(), raw_rows(project, "raw_shop_api.orders", "id")
-    assert backfill("shop_api", start=WINDOW[0], end=WINDOW[1]) == ExitCode.OK
+    done = backfill("shop_api", *WINDOW)
+    assert done.returncode == ExitCode.OK, shown(done)
     assert project.snapshot() == snapshot
     assert raw_rows(project, "raw_shop_api.orders", "id") == raw
     assert cursor_positions(project.settings, "shop_api") == cursor
 
 
-def test_backfill_lands_late_database_rows_and_a_file_corrected_behind_the_manifest(
-    project: Project, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_backfill_lands_late_database_rows_and_a_file_corrected_behind_the_manifest(project: Project) -> None:
     project.app_db.upsert_customer(**customer("c1", updated_at="2024-03-06 09:00:00"))
     project.api_store.add(order("o1"))
     path = project.deliver("payments_20240301_01.csv", [payment("p1", amount="20.00")], delivered(2))
@@ -109,15 +115,17 @@ def test_backfill_lands_late_database_rows_and_a_file_corrected_behind_the_manif
     assert project.scalar("select count(*) from raw_app_db.customers where id = 'c2'") == 0
     assert project.scalar("select amount from raw_payments_files.payments where payment_id = 'p1'") == "20.00"
 
-    assert backfill("app_db", start=WINDOW[0], end=WINDOW[1]) == ExitCode.OK, capfd.readouterr().out
-    assert backfill("payments_files", start="2024-03-01T12:00:00Z", end="2024-03-01T13:00") == ExitCode.OK
+    done = backfill("app_db", *WINDOW)
+    assert done.returncode == ExitCode.OK, shown(done)
+    done = backfill("payments_files", "--start", "2024-03-01T12:00:00Z", "--end", "2024-03-01T13:00")
+    assert done.returncode == ExitCode.OK, shown(done)
     assert set(project.canonical("customers")) == {("c1",), ("c2",)}
     assert project.canonical("payments")[("p1",)][2] == Decimal("25.00")
     for source, cursor in cursors.items():
         assert cursor_positions(project.settings, source) == cursor, source
 
 
-def test_parallel_chunks_land_what_sequential_chunks_land(project: Project, capfd: pytest.CaptureFixture[str]) -> None:
+def test_parallel_chunks_land_what_sequential_chunks_land(project: Project) -> None:
     project.app_db.upsert_customer(**customer("c1"))
     project.api_store.add(order("o0", updated_at="2024-03-08T12:00:00Z"))
     project.run()
@@ -130,8 +138,9 @@ def test_parallel_chunks_land_what_sequential_chunks_land(project: Project, capf
     for record in late:
         project.api_store.add(record)
 
-    assert backfill("shop_api", start=WINDOW[0], end=WINDOW[1], chunk="1d", parallel=2) == ExitCode.OK
-    out = capfd.readouterr().out
+    done = backfill("shop_api", *WINDOW, "--chunk", "1d", "--parallel", "2")
+    assert done.returncode == ExitCode.OK, shown(done)
+    out = done.stdout
     if project.warehouse.target == "postgres":
         assert "chunks 3 ok=3 failed=0 (up to 2 at once)" in out, out
     else:
@@ -141,7 +150,8 @@ def test_parallel_chunks_land_what_sequential_chunks_land(project: Project, capf
 
     # a sequential backfill of the same window finds nothing the parallel one missed or added
     snapshot, raw = project.snapshot(), raw_rows(project, "raw_shop_api.orders", "id")
-    assert backfill("shop_api", start=WINDOW[0], end=WINDOW[1], chunk="1d") == ExitCode.OK
+    done = backfill("shop_api", *WINDOW, "--chunk", "1d")
+    assert done.returncode == ExitCode.OK, shown(done)
     assert raw_rows(project, "raw_shop_api.orders", "id") == raw
     assert project.snapshot() == snapshot
 
@@ -149,25 +159,26 @@ def test_parallel_chunks_land_what_sequential_chunks_land(project: Project, capf
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"source": "nope"}, "unknown source"),
-        ({"start": "2024-03-04", "end": "2024-03-01"}, "must be after --start"),
-        ({"start": "2024-03-01", "end": "2024-03-01"}, "must be after --start"),
-        ({"start": "yesterday"}, "is not a date or UTC timestamp"),
-        ({"chunk": "1 day"}, "is not a duration"),
-        ({"chunk": "0d"}, "is not a duration"),
-        ({"chunk": "1m", "end": "2025-03-01"}, "more than 1000 chunks"),
-        ({"parallel": 0}, "at least 1"),
+        (["nope", *WINDOW], "unknown source"),
+        (["shop_api", "--start", "2024-03-04", "--end", "2024-03-01"], "must be after --start"),
+        (["shop_api", "--start", "2024-03-01", "--end", "2024-03-01T00:00:00Z"], "must be after --start"),
+        (["shop_api", "--start", "yesterday", "--end", "2024-03-01"], "is not a date or UTC timestamp"),
+        (["shop_api", *WINDOW, "--chunk", "1 day"], "is not a duration"),
+        (["shop_api", *WINDOW, "--chunk", "0d"], "is not a duration"),
+        (["shop_api", "--start", "2024-03-01", "--end", "2025-03-01", "--chunk", "1m"], "more than 1000 chunks"),
+        (["shop_api", *WINDOW, "--parallel", "0"], "at least 1"),
     ],
 )
-def test_bad_arguments_exit_2_before_touching_anything(
-    arguments: dict[str, Any], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: Any
-) -> None:
-    # a warehouse that would be created by any lock or write: it must not appear
-    monkeypatch.setenv("ELT_TARGET", "duckdb")
-    monkeypatch.setenv("ELT_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
-    call = {"source": "shop_api", "start": WINDOW[0], "end": WINDOW[1], "chunk": None, "parallel": 1, **arguments}
-    assert backfill(**call) == 2
-    assert message in capfd.readouterr().err
+def test_bad_arguments_exit_2_before_touching_anything(arguments: list[str], message: str, tmp_path: Path) -> None:
+    # a warehouse and a dlt folder that any lock or write would create: neither may appear
+    env = {
+        "ELT_TARGET": "duckdb",
+        "ELT_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "ELT_STATE_DIR": str(tmp_path),
+    }
+    done = backfill(*arguments, env=env)
+    assert done.returncode == 2, shown(done)
+    assert message in done.stderr
     assert list(tmp_path.iterdir()) == []
 
 
