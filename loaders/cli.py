@@ -32,7 +32,8 @@ EXIT_CODES = """exit codes (when several apply, the smallest non-zero one):
   7  elt run: the build opened more quarantine rows than --max-new-quarantine (all kept, built);
   8  elt grants: the warehouse refused to create a role or grant a privilege (nothing half-done);
   9  the warehouse cannot be reached (refused, wrong password, no such database): nothing was done;
- 10  elt check: a connection failed (each line says which and why)"""
+ 10  elt check: a connection failed (each line says which and why);
+ 11  elt run: the books do not balance — a record or a version is unaccounted for (which book, by how much)"""
 # click rewraps help paragraphs; a paragraph after a "\b" line is printed as written
 EPILOG = "\b\n" + EXIT_CODES
 

@@ -3,8 +3,8 @@
 - The sources: the `elt_sources` var of `dbt_project.yml`, read by dbt (`ops.dead_letters`) and here by
   the command line, the harness, the ledger, `elt status` and the tests. Each name is the dlt source
   `loaders.sources.<name>.<name>`, landing in the raw dataset `raw_<name>`.
-- The entities the rules judge: the canonical and quarantine table's name, its natural key and the
-  intermediate model where its versions are evaluated.
+- The entities the rules judge: the canonical and quarantine table's name, its natural key, the raw table
+  its versions land in and the intermediate model where they are evaluated.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def dlt_source(name: str) -> Any:
 class Entity:
     name: str  # analytics.<name> and quarantine.<name>
     key: str
+    source: str  # where its versions land: raw_<source>.<raw_table>, keyed by raw_key
+    raw_table: str
+    raw_key: str
 
     @property
     def versions_model(self) -> str:
@@ -40,8 +43,8 @@ class Entity:
 
 
 ENTITIES: tuple[Entity, ...] = (
-    Entity("customers", "customer_id"),
-    Entity("products", "sku"),
-    Entity("orders", "order_id"),
-    Entity("payments", "payment_id"),
+    Entity("customers", "customer_id", "app_db", "customers", "id"),
+    Entity("products", "sku", "app_db", "products", "sku"),
+    Entity("orders", "order_id", "shop_api", "orders", "id"),
+    Entity("payments", "payment_id", "payments_files", "payments", "payment_id"),
 )

@@ -9,8 +9,8 @@ Three NOLOGIN roles, named by environment variables (defaults in brackets); logi
   the schemas it lacks; `elt replay --dry-run` its scratch schema), USAGE and SELECT on every `raw_*`
   schema and table — today's by a grant, tomorrow's by the loader's default privileges — and owns
   `staging`, `analytics`, `quarantine` and `ops` with everything in them (the ops tables and function
-  that dbt's on-run-start creates, the harness's reads of quarantine). The run ledger
-  (`ops.elt_runs`, `ops.elt_run_sources`) is created here and the loader may read, insert and update
+  that dbt's on-run-start creates, the harness's reads of quarantine). The run ledger (`ops.elt_runs`,
+  `ops.elt_run_sources`, `ops.elt_run_books`) is created here and the loader may read, insert and update
   it: `elt load` records its runs too —, and may read and insert `ops.dead_letter_resolutions`:
   `elt dead-letters replay` lands into raw as the loader and records what it resolved; nothing else in
   `ops`.
@@ -39,7 +39,7 @@ from typing import Any
 
 from loaders.backfill import CHUNKS_DDL, CHUNKS_TABLE
 from loaders.dead_letters import RESOLUTIONS_DDL, RESOLUTIONS_TABLE_NAME
-from loaders.ledger import DDL, RUNS_TABLE, SOURCES_TABLE
+from loaders.ledger import DDL, TABLES
 from loaders.settings import Settings
 
 ROLE_VARIABLES = {"loader": "ELT_LOADER_ROLE", "transformer": "ELT_TRANSFORMER_ROLE", "reader": "ELT_READER_ROLE"}
@@ -51,7 +51,7 @@ TRANSFORMER_SCRATCH_SCHEMAS = ("ops_replay_preview",)
 SESSION_ROLE_KINDS = ("loader", "transformer")
 LEDGER_SCHEMA = "ops"
 # `elt backfill`'s chunk records are kept like the ledger: created here, written by the loader too
-LEDGER_TABLES = tuple(name.split(".", 1)[1] for name in (RUNS_TABLE, SOURCES_TABLE, CHUNKS_TABLE))
+LEDGER_TABLES = tuple(name.split(".", 1)[1] for name in (*TABLES, CHUNKS_TABLE))
 LEDGER_TABLES_DDL = (*(statement for statement in DDL if statement.startswith("create table")), CHUNKS_DDL)
 RESOLUTIONS_TABLE_DDL = tuple(statement for statement in RESOLUTIONS_DDL if statement.startswith("create table"))
 ROLE_OID = "(select oid from pg_roles where rolname = %s)"

@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from loaders.books import Book, entity_books, source_books
 from loaders.entities import ENTITIES
 from loaders.events import DbtProgress, bound_run, interactive, log_event
 from loaders.ledger import RunEntry, new_run_id, record_finish, record_start
@@ -46,6 +47,7 @@ class ExitCode(IntEnum):
     GRANTS_FAILED = 8
     WAREHOUSE_UNREACHABLE = 9
     CHECK_FAILED = 10
+    BOOKS_UNBALANCED = 11
 
 
 USAGE_ERROR = 2  # click's exit on bad arguments; elt also uses it for a setting that cannot be used
@@ -57,6 +59,7 @@ class SourceOutcome:
     extracted: int = 0
     landed: int = 0
     dead_lettered: int = 0
+    collapsed: int = 0  # rows of one extraction that a later row with the same (key, version) replaced
     error: str | None = None
     resumed_packages: int = 0
     load_ids: tuple[str, ...] = ()
@@ -120,6 +123,7 @@ def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
             report.extracted,
             report.landed,
             report.dead_lettered,
+            report.collapsed,
             resumed_packages=report.resumed_packages,
             load_ids=tuple(report.load_ids),
             retries=RETRIES.take(),
@@ -133,6 +137,7 @@ def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
             extracted=outcome.extracted,
             landed=outcome.landed,
             dead_lettered=outcome.dead_lettered,
+            collapsed=outcome.collapsed,
             load_ids=list(report.load_ids),
             resumed_packages=report.resumed_packages,
             resumed_load_ids=list(report.resumed_load_ids),
@@ -356,6 +361,17 @@ def record_dbt(run: RunEntry, dbt: DbtOutcome) -> None:
     run.tests_passed, run.tests_failed = dbt.tests_passed, dbt.tests_failed
 
 
+def balance_books(settings: Settings, outcomes: list[SourceOutcome], dbt: DbtOutcome) -> list[Book]:
+    """The run's books (loaders/books.py): each loaded source's, and each entity's when no model failed
+    (a failed model leaves its tables behind the raw data until the next build)."""
+    books = source_books(outcomes)
+    if outcome_code([], dbt, []) in (ExitCode.OK, ExitCode.TESTS_FAILED):
+        books += entity_books(settings)
+    for book in books:
+        log_event("book", name=book.name, balanced=book.balanced, difference=book.difference, text=book.describe())
+    return books
+
+
 def elt_run(settings: Settings, sources: list[str], dbt_args: list[str]) -> tuple[ExitCode, str]:
     from loaders.locking import RunLocked, run_lock
 
@@ -371,7 +387,12 @@ def elt_run(settings: Settings, sources: list[str], dbt_args: list[str]) -> tupl
             after = open_quarantine_rows(settings)
             new = NewQuarantine.between(before, after)
             run.quarantine_opened, run.quarantine_resolved = new.total, resolved_between(before, after)
-            breaches = check_thresholds(settings, outcomes, new)
+            run.books = balance_books(settings, outcomes, dbt)
+            breaches = check_thresholds(settings, outcomes, new) + [
+                Breach(ExitCode.BOOKS_UNBALANCED, f"books do not balance: {book.describe()}")
+                for book in run.books
+                if not book.balanced
+            ]
             code = outcome_code(outcomes, dbt, breaches)
             quarantine = {table: None if rows is None else len(rows) for table, rows in after.items()}
             line = summary_line(outcomes, dbt, quarantine, time.monotonic() - started, code, breaches)

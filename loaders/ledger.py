@@ -1,5 +1,5 @@
-"""The run ledger: one row per `elt` command that writes (`ops.elt_runs`) and one per source it loaded
-(`ops.elt_run_sources`).
+"""The run ledger: one row per `elt` command that writes (`ops.elt_runs`), one per source it loaded
+(`ops.elt_run_sources`) and one per book it balanced (`ops.elt_run_books`, see loaders/books.py).
 
 The harness writes it, not dbt: no `--full-refresh` rebuilds it and `elt reset` keeps it. A run's row is
 written `running` when the run has its lock and completed when it ends, so a run killed on the way stays
@@ -20,10 +20,12 @@ from loaders.settings import Settings
 from loaders.warehouse import RunLocked, connect
 
 if TYPE_CHECKING:
+    from loaders.books import Book
     from loaders.harness import SourceOutcome
 
 RUNS_TABLE = "ops.elt_runs"
 SOURCES_TABLE = "ops.elt_run_sources"
+BOOKS_TABLE = "ops.elt_run_books"
 FINISH_PATIENCE_SECONDS = 60
 
 DDL = (
@@ -62,7 +64,17 @@ DDL = (
         resumed_packages integer not null,
         primary key (run_id, source)
     )""",
+    f"""create table if not exists {BOOKS_TABLE} (
+        run_id varchar not null,
+        book varchar not null,
+        total_name varchar not null,
+        total integer not null,
+        parts varchar not null,
+        difference integer not null,
+        primary key (run_id, book)
+    )""",
 )
+TABLES = (RUNS_TABLE, SOURCES_TABLE, BOOKS_TABLE)
 
 
 def new_run_id() -> str:
@@ -89,6 +101,7 @@ class RunEntry:
     tests_failed: int | None = None
     quarantine_opened: int | None = None
     quarantine_resolved: int | None = None
+    books: list[Book] = field(default_factory=list)
     exit_code: int = 0
     error: str | None = None
     summary: str = ""
@@ -104,11 +117,11 @@ def ensure_ledger(settings: Settings) -> None:
     write the ledger (`elt grants`) but not create anything in `ops`, not even `if not exists`."""
     with connect(settings, read_only=False) as conn:
         cursor = conn.cursor()
+        names = ", ".join(f"'{table.split('.')[1]}'" for table in TABLES)
         cursor.execute(
-            "select count(*) from information_schema.tables where table_schema = 'ops'"
-            " and table_name in ('elt_runs', 'elt_run_sources')"
+            f"select count(*) from information_schema.tables where table_schema = 'ops' and table_name in ({names})"
         )
-        if cursor.fetchone()[0] == 2:
+        if cursor.fetchone()[0] == len(TABLES):
             return
         for statement in DDL:
             cursor.execute(statement)
@@ -190,5 +203,10 @@ def _write_finish(settings: Settings, run: RunEntry, exit_code: int, error: str 
                     entry.retries,
                     entry.resumed_packages,
                 ),
+            )
+        for book in run.books:
+            cursor.execute(
+                f"insert into {BOOKS_TABLE} values ({marks(settings, 6)})",
+                (run.run_id, book.name, book.total_name, book.total, json.dumps(book.parts), book.difference),
             )
         cursor.execute("commit")

@@ -92,6 +92,9 @@ def collect(settings: Settings, sources: list[str], limit: int = 10) -> Status:
     for source in sources:
         cursor = cursor_positions(settings, source)
         status.sources.append(SourceStatus(source, cursor, pending_packages(settings, source)))
+    if settings.target == "duckdb" and not settings.duckdb_path.exists():
+        status.warehouse = f"nothing loaded yet: {settings.duckdb_path} does not exist"
+        return status
     try:
         with connect(settings) as conn:
             read_warehouse(settings, conn, status, limit)
@@ -106,9 +109,7 @@ def rows(conn: Any, sql: str) -> list[tuple[Any, ...]] | None:
     try:
         cursor.execute(sql)
         return cursor.fetchall()
-    except Exception:
-        if hasattr(conn, "rollback"):
-            conn.rollback()
+    except Exception:  # the harness's connections autocommit: a failed read leaves no transaction to undo
         return None
 
 

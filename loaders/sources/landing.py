@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -143,6 +144,11 @@ def as_window(start: datetime | None, end: datetime | None) -> Window | None:
     return Window(start, end)
 
 
+# Records each source handed to dlt (landable or dead letters), counted here before dlt sees them: the
+# first column of a run's books (loaders/books.py), which the warehouse's counts must balance.
+HANDED_OVER: Counter[str] = Counter()
+
+
 @dataclass
 class Batch:
     """Accumulates one source table's landed rows and dead letters, then hands them to dlt as Arrow."""
@@ -231,6 +237,7 @@ class Batch:
 
     def drain(self) -> Iterator[Any]:
         """Yield the landed rows as one Arrow table and the dead letters as another, then reset."""
+        HANDED_OVER[self.source] += len(self._rows) + len(self._dead)
         if self._rows:
             yield self._landed_table()
             self._landed_any = True

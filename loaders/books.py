@@ -1,0 +1,82 @@
+"""A run's books: every record and every version accounted for, each side counted on its own.
+
+- **Per source** (each source the run loaded): the records the source handed over — counted by the source
+  itself, before dlt saw them (`landing.HANDED_OVER`) — equal the rows the warehouse holds under the
+  run's load ids in the raw tables (landed) and in `dead_letters` (dead-lettered), plus the rows dlt's
+  merge collapsed because the same (key, version) came twice in one extraction (counted in the staging
+  dataset). A record dropped anywhere between the source and the raw table unbalances it.
+- **Per entity** (after a build in which no model failed): the distinct versions landed in raw (loads
+  that completed) equal the rows of the canonical table, plus the open rows of its quarantine table, plus
+  the versions superseded — neither the latest of their key nor its last good one (the versions model's
+  own flags). A version the models lost, or a key in neither table, unbalances it.
+
+An unbalanced book makes the run exit BOOKS_UNBALANCED, naming the book and the difference; the books
+are kept in the ledger (`ops.elt_run_books`). Counting an entity reads its whole raw table and versions
+model once per run: an aggregate, which both warehouses answer from their column statistics or one scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from loaders.entities import ENTITIES
+from loaders.settings import Settings
+from loaders.warehouse import fetch_all
+
+if TYPE_CHECKING:
+    from loaders.harness import SourceOutcome
+
+
+@dataclass(frozen=True)
+class Book:
+    name: str  # "shop_api records", "orders versions"
+    total_name: str
+    total: int
+    parts: dict[str, int]
+
+    @property
+    def difference(self) -> int:
+        """The total minus the sum of its parts: > 0 some went missing, < 0 some were counted twice."""
+        return self.total - sum(self.parts.values())
+
+    @property
+    def balanced(self) -> bool:
+        return self.difference == 0
+
+    def describe(self) -> str:
+        parts = " + ".join(f"{name} {count}" for name, count in self.parts.items())
+        verdict = "" if self.balanced else f", off by {self.difference:+d}"
+        return f"{self.name}: {self.total_name} {self.total} = {parts}{verdict}"
+
+
+def source_books(outcomes: list[SourceOutcome]) -> list[Book]:
+    return [
+        Book(
+            f"{outcome.source} records",
+            "extracted",
+            outcome.extracted,
+            {"landed": outcome.landed, "dead_lettered": outcome.dead_lettered, "collapsed": outcome.collapsed},
+        )
+        for outcome in outcomes
+        if not outcome.error
+    ]
+
+
+def entity_books(settings: Settings) -> list[Book]:
+    books = []
+    for entity in ENTITIES:
+        raw = f"raw_{entity.source}"
+        ((landed,),) = fetch_all(
+            settings,
+            f"select count(*) from {raw}.{entity.raw_table}"
+            f" where _dlt_load_id in (select load_id from {raw}._dlt_loads where status = 0)",
+        )
+        ((canonical,),) = fetch_all(settings, f"select count(*) from analytics.{entity.name}")
+        ((open_rows,),) = fetch_all(settings, f"select count(*) from quarantine.{entity.name} where not is_resolved")
+        ((superseded,),) = fetch_all(
+            settings, f"select count(*) from staging.{entity.versions_model} where not is_latest and not is_last_good"
+        )
+        parts = {"canonical": int(canonical), "open_in_quarantine": int(open_rows), "superseded": int(superseded)}
+        books.append(Book(f"{entity.name} versions", "landed", int(landed), parts))
+    return books
