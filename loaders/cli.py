@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from loaders import backfill, dead_letters, report
+from loaders import backfill, dead_letters, move, report
 from loaders.entities import SOURCE_NAMES
 from loaders.harness import USAGE_ERROR
 from loaders.settings import DEFAULT_MAX_DEAD_LETTER_RATE, PROJECT_DIR, InvalidSetting, parse_limit, parse_rate
@@ -407,6 +407,7 @@ def demo(root: Root = SAMPLE, days: int = 3) -> int:
 app.command(epilog=EPILOG)(backfill.backfill)
 app.add_typer(dead_letters.app, name="dead-letters")
 app.command()(report.report)
+app.command(epilog=EPILOG)(move.move)
 
 
 if __name__ == "__main__":

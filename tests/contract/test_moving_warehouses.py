@@ -1,21 +1,17 @@
-"""Moving warehouses: the same sources loaded into PostgreSQL after DuckDB give the same canonical tables.
+"""Moving warehouses: PostgreSQL after DuckDB gives the same canonical tables, row for row.
 
 A deployment runs on DuckDB for several simulated days (late versions, invalid, damaged and late records,
-late dimensions, re-delivered and late files), one `elt run` a day. Then the engineer points the same
-sources (the same folder, app database and orders API, the same ELT_STATE_DIR) at a fresh PostgreSQL and
-runs `elt run` there. Every canonical table must hold the same rows, every column, and the open quarantine
-rows the same keys, versions, reason codes and records; the two targets' dlt working folders stay apart.
+late dimensions, re-delivered and late files), one `elt run` a day. Every canonical table must then hold
+the same rows on PostgreSQL, every column, and the open quarantine rows the same keys, versions, reason
+codes and records; the two targets' dlt working folders stay apart.
 
 Two tests, each about both warehouses at once, so each runs once (not once per warehouse):
 - the same days on both warehouses (each day's run on DuckDB, then on PostgreSQL): what the two targets
   make of the same landed data is the same;
-- the move itself: DuckDB has run for days, PostgreSQL is loaded once afterwards. It fails today, and no
-  number of runs mends it: the sources serve their present, not their past (the orders API serves the
-  last version of each order, app_db rows are updated in place, a re-delivered file replaces the one
-  before), so the versions DuckDB landed and the sources no longer serve cannot be landed again. A key
-  whose latest version is quarantined keeps its last good version in DuckDB's `analytics` and has no row
-  in PostgreSQL's, and the payments of such an order fall to `unknown_order`. Moving needs the landed
-  history carried over (the raw_* datasets), not the sources read again.
+- the move itself: DuckDB has run for days, then `elt move --from-duckdb` carries its landed history into
+  PostgreSQL. Reading the sources again would not do: they serve their present, not their past (the
+  orders API serves the last version of each order, app_db rows are updated in place, a re-delivered file
+  replaces the one before), so a key whose latest version is quarantined would lose its last good version.
 """
 
 from __future__ import annotations
@@ -189,7 +185,7 @@ def test_the_same_days_give_the_same_tables_on_duckdb_and_postgresql(
 def test_loading_the_same_sources_into_postgresql_after_duckdb_gives_the_same_tables(
     postgres_server: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The move: DuckDB has run for days; PostgreSQL is loaded once from the same sources."""
+    """The move: DuckDB has run for days; `elt move` copies its landed history into PostgreSQL and builds."""
     with duckdb_deployment(tmp_path, monkeypatch) as project, postgres_database(postgres_server) as postgres:
         for day in range(1, DAYS + 1):
             generate(project.root, HISTORY, through_day=day)
@@ -197,14 +193,25 @@ def test_loading_the_same_sources_into_postgresql_after_duckdb_gives_the_same_ta
         on_duckdb = Settings.from_env()
         duckdb_files = folder_listing(on_duckdb.pipelines_dir())
 
-        # The same source settings and ELT_STATE_DIR; only the warehouse variables change.
-        elt_run(postgres.env, when="the move")
+        # The same source settings and ELT_STATE_DIR; only the warehouse variables change. The sources serve
+        # their present only, so the history DuckDB landed is carried over, not read again.
+        dry = elt("move", "--from-duckdb", str(on_duckdb.duckdb_path), env=postgres.env)
+        assert dry.returncode == 0 and "nothing changed" in dry.stdout, dry.stdout + dry.stderr[-2000:]
+        assert (
+            fetch_all(
+                Settings.from_env({**os.environ, **postgres.env}),
+                "select count(*) from pg_namespace where nspname like 'raw_%'",
+            )[0][0]
+            == 0
+        )
+        moved_run = elt("move", "--from-duckdb", str(on_duckdb.duckdb_path), "--yes", env=postgres.env)
+        assert moved_run.returncode == 0, moved_run.stdout + moved_run.stderr[-3000:]
         on_postgres = Settings.from_env({**os.environ, **postgres.env})
         moved = warehouse_tables(on_postgres)
-        assert_working_folders_apart(on_duckdb, on_postgres)
         assert folder_listing(on_duckdb.pipelines_dir()) == duckdb_files, "the move touched DuckDB's folder"
-        elt_run(postgres.env, when="the run after the move")  # a second run changes nothing
+        elt_run(postgres.env, when="the run after the move")  # the copied cursors: it changes nothing
         assert warehouse_tables(on_postgres) == moved
+        assert_working_folders_apart(on_duckdb, on_postgres)
 
         # What is landed decides the tables (contract 2.1): the same versions must be there on both.
         for raw in RAW_VERSIONS:
