@@ -41,10 +41,10 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from queue import Queue
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -321,9 +321,10 @@ def land_chunk(settings: Settings, source: str, chunk: Chunk, slot: int) -> Chun
 
     started = time.monotonic()
     log_event("chunk_started", source=source, chunk_start=iso(chunk.start), chunk_end=iso(chunk.end))
-    lock: Callable[[], Any] = lambda: writer_lock(settings)  # noqa: E731
     try:
-        report = load_window(settings, source, chunk.start, chunk.end, slot=slot, load_lock=lock)
+        report = load_window(
+            settings, source, chunk.start, chunk.end, slot=slot, load_lock=partial(writer_lock, settings)
+        )
     except Exception as exc:  # one chunk's failure must not stop the others
         outcome = ChunkOutcome(chunk, error=root_cause(exc))
         log_event("chunk_failed", source=source, chunk_start=iso(chunk.start), error=outcome.error)
