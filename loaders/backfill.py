@@ -25,6 +25,8 @@ dataset:
   chunk's load into the warehouse still holds the writer lock, so merges into one raw table never
   interleave. DuckDB admits one writing process and the chunks share it: they run one after another
   (the summary says so).
+- **A backfill killed while loading** left a package in its pipeline's folder; the next backfill of the
+  source loads it first (rows it had merged are hidden from staging until it completes), then its chunks.
 - **Then** one `dbt build --select source:<source>+`: the incremental models find the new load ids
   themselves (consumed state, see the README), so only what the window touched is judged again.
 
@@ -124,6 +126,8 @@ class Plan:
     resumed: bool = False
     skipped: int = 0  # --resume: chunks of the backfill already ok
     outcomes: list[ChunkOutcome] = field(default_factory=list)
+    left_packages: tuple[str, ...] = ()  # load ids of the packages a killed backfill left, finished first
+    left_packages_error: str | None = None
 
 
 def iso(moment: datetime) -> str:
@@ -261,17 +265,27 @@ def run_backfill(settings: Settings, plan: Plan, parallel: int, arguments: list[
     with ledgered(settings, "backfill", arguments) as run:
         before = cursor_positions(settings, plan.source)
         workers = parallel if settings.target == "postgres" else 1
-        plan.outcomes = land_chunks(settings, plan, run.run_id, workers)
+        finish_left_packages(settings, plan)
+        if plan.left_packages_error is None:
+            plan.outcomes = land_chunks(settings, plan, run.run_id, workers)
+        else:  # landing a chunk would empty the folder that holds the package: keep it for the next attempt
+            plan.outcomes = [ChunkOutcome(chunk, error="not landed: see the packages left") for chunk in plan.chunks]
+            for outcome in plan.outcomes:
+                record_chunk(settings, plan.backfill_id, outcome, run.run_id)
         failed = [outcome for outcome in plan.outcomes if not outcome.ok]
-        if any(outcome.landed or outcome.dead_lettered for outcome in plan.outcomes):
+        if plan.left_packages or any(outcome.landed or outcome.dead_lettered for outcome in plan.outcomes):
             ensure_indexes(settings, plan.source)
+        errors = [f"chunk {o.chunk.describe()}: {o.error}" for o in failed]
+        if plan.left_packages_error:
+            errors.insert(0, f"packages a killed backfill left: {plan.left_packages_error}")
         source = SourceOutcome(
             plan.source,
             extracted=sum(o.landed + o.dead_lettered for o in plan.outcomes),
             landed=sum(o.landed for o in plan.outcomes),
             dead_lettered=sum(o.dead_lettered for o in plan.outcomes),
-            load_ids=tuple(load_id for o in plan.outcomes for load_id in o.load_ids),
-            error="; ".join(f"chunk {o.chunk.describe()}: {o.error}" for o in failed) or None,
+            load_ids=plan.left_packages + tuple(load_id for o in plan.outcomes for load_id in o.load_ids),
+            resumed_packages=len(plan.left_packages),
+            error="; ".join(errors) or None,
             cursor_before=before,
             cursor_after=cursor_positions(settings, plan.source),
         )
@@ -289,6 +303,23 @@ def build_arguments(source: str) -> list[str]:
     # An explicit --select replaces the default selector, which leaves dbt's unit tests out of a plain
     # build (they prove logic, not data, and need the models built empty): leave them out here too.
     return ["build", "--select", f"source:{source}+", "--exclude-resource-type", "unit_test"]
+
+
+def finish_left_packages(settings: Settings, plan: Plan) -> None:
+    """First load what a backfill killed during its load left in its pipelines' folders (see
+    `pipelines.finish_backfill_packages`); when that fails, the run lands no chunk and exits 1."""
+    from loaders.harness import log_event, root_cause
+    from loaders.locking import writer_lock
+    from loaders.pipelines import finish_backfill_packages
+
+    try:
+        plan.left_packages = finish_backfill_packages(settings, plan.source, load_lock=partial(writer_lock, settings))
+    except Exception as exc:
+        plan.left_packages_error = root_cause(exc)
+        log_event("backfill_packages_failed", source=plan.source, error=plan.left_packages_error)
+        return
+    if plan.left_packages:
+        log_event("backfill_packages_finished", source=plan.source, load_ids=list(plan.left_packages))
 
 
 def land_chunks(settings: Settings, plan: Plan, run_id: str, workers: int) -> list[ChunkOutcome]:
@@ -374,6 +405,9 @@ def summary_line(plan: Plan, dbt: DbtOutcome, code: int, parallel: int, workers:
     parts[-1] += ";"
     if plan.outcomes:
         parts.append("; ".join(outcome.describe() for outcome in plan.outcomes) + ";")
+    if plan.left_packages or plan.left_packages_error:
+        finished = f"FAILED ({plan.left_packages_error})" if plan.left_packages_error else len(plan.left_packages)
+        parts.append(f"packages a killed backfill left: finished={finished};")
     parts.append(f"landed={sum(o.landed for o in plan.outcomes)};")
     parts.append(dbt.describe() + ";")
     if not all(outcome.ok for outcome in plan.outcomes):

@@ -173,6 +173,55 @@ def backfill_pipeline_name(source: str, slot: int = 0) -> str:
     return f"{backfill_schema_name(source)}_{slot}"
 
 
+def backfill_pipeline(settings: Settings, source: str, slot: int) -> dlt.Pipeline:
+    settings.pipelines_dir().mkdir(parents=True, exist_ok=True)
+    return dlt.pipeline(
+        pipeline_name=backfill_pipeline_name(source, slot),
+        destination=destination(settings),
+        dataset_name=raw_dataset(source),
+        pipelines_dir=str(settings.pipelines_dir()),
+    )
+
+
+def finish_backfill_packages(
+    settings: Settings,
+    source: str,
+    load_lock: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> tuple[str, ...]:
+    """Load the packages a killed backfill left in its pipelines' folders; their load ids.
+
+    A load job that committed before the kill has merged rows into raw under a load id that is not
+    complete, and staging shows only rows of complete loads: until the package completes, the versions
+    it replaced are hidden — and a source that no longer serves them cannot bring them back. So the
+    package is finished, as `load_source` finishes the source's own. A folder a kill left unreadable is
+    only a cache and is dropped (its chunk is re-extracted by `elt backfill --resume`).
+    """
+    finished: list[str] = []
+    prefix = f"{backfill_schema_name(source)}_"
+    folders = sorted(settings.pipelines_dir().glob(f"{prefix}*")) if settings.pipelines_dir().is_dir() else []
+    for folder in folders:
+        slot = folder.name.removeprefix(prefix)
+        if not slot.isdigit():
+            continue
+        try:
+            pipe = backfill_pipeline(settings, source, int(slot))
+            if not pipe.has_pending_data:
+                continue
+            with load_lock():
+                _forget_uncommitted_state_rows(pipe)
+                info = pipe.run()  # no data: normalizes and loads what is pending
+        except Exception as exc:
+            cause = innermost_cause(exc)
+            if getattr(exc, "step", None) == "load" or not isinstance(
+                cause, (OSError, StorageException, json.JSONDecodeError)
+            ):
+                raise
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        finished.extend(info.loads_ids if info is not None else ())
+    return tuple(finished)
+
+
 def load_window(
     settings: Settings,
     source: str,
@@ -185,19 +234,12 @@ def load_window(
     pipeline `slot`: the source reads the window (see `landing.Window`), raw merges on (key, version) as
     for every load, so landing a window twice changes nothing the second time.
 
-    The working folder is emptied first: a package a killed backfill left there is not this chunk's and
-    must not be loaded under its name (the chunk it belonged to is re-extracted by `elt backfill
-    --resume`). Extract and normalize run outside `load_lock`; only the load into the warehouse holds it.
+    The working folder is emptied first (`finish_backfill_packages` has loaded what a killed backfill
+    left there): what this call loads is this chunk's alone. Extract and normalize run outside
+    `load_lock`; only the load into the warehouse holds it.
     """
-    settings.pipelines_dir().mkdir(parents=True, exist_ok=True)
-    name = backfill_pipeline_name(source, slot)
-    shutil.rmtree(settings.pipelines_dir() / name, ignore_errors=True)
-    pipe = dlt.pipeline(
-        pipeline_name=name,
-        destination=destination(settings),
-        dataset_name=raw_dataset(source),
-        pipelines_dir=str(settings.pipelines_dir()),
-    )
+    shutil.rmtree(settings.pipelines_dir() / backfill_pipeline_name(source, slot), ignore_errors=True)
+    pipe = backfill_pipeline(settings, source, slot)
     pipe.extract(SOURCES[source](start=start, end=end).clone(with_name=backfill_schema_name(source)))
     normalized = pipe.normalize()
     with load_lock():
@@ -208,9 +250,7 @@ def load_window(
         if not table.startswith("_dlt")
     }
     dead = counts.pop(DEAD_LETTERS_TABLE, 0)
-    landed = sum(counts.values())
-    load_ids = tuple(loaded.loads_ids) if loaded is not None else ()
-    return LoadReport(source, landed, dead, load_ids, extracted=landed + dead)
+    return LoadReport(source, sum(counts.values()), dead, tuple(loaded.loads_ids) if loaded is not None else ())
 
 
 def innermost_cause(exc: BaseException) -> BaseException:

@@ -2,7 +2,8 @@
 window, later than its cursor's lag (or the payments manifest) can see, are landed by a backfill and reach
 the canonical tables, while the source's own cursor stays where it was; a second identical backfill changes
 nothing; `--chunk 1d` over three days is three chunks, a chunk that fails is reported (exit 1) and
-`--resume` lands it alone; `--parallel 2` lands what a sequential backfill lands.
+`--resume` lands it alone; `--parallel 2` lands what a sequential backfill lands; a package a killed
+backfill left is loaded first, though the source no longer serves what it holds.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from loaders.backfill import BadArguments, split_window, validate
 from loaders.harness import ExitCode
-from loaders.pipelines import cursor_positions
+from loaders.pipelines import SOURCES, backfill_pipeline, backfill_schema_name, cursor_positions
 from loaders.simulate import FaultPlan
 from tests.contract.records import customer, delivered, order, payment
 from tests.support.cli import elt
@@ -125,7 +126,7 @@ def test_backfill_lands_late_database_rows_and_a_file_corrected_behind_the_manif
         assert cursor_positions(project.settings, source) == cursor, source
 
 
-def test_parallel_chunks_land_what_sequential_chunks_land(project: Project) -> None:
+def test_parallel_chunks_land_what_sequential_chunks_land_after_a_killed_backfills_package(project: Project) -> None:
     project.app_db.upsert_customer(**customer("c1"))
     project.api_store.add(order("o0", updated_at="2024-03-08T12:00:00Z"))
     project.run()
@@ -138,14 +139,26 @@ def test_parallel_chunks_land_what_sequential_chunks_land(project: Project) -> N
     for record in late:
         project.api_store.add(record)
 
+    # a backfill killed before its load left a package with a version the API no longer serves
+    project.api_store.add(order("o9", created_at=created, updated_at="2024-03-02T03:00:00Z"))
+    left = backfill_pipeline(project.settings, "shop_api", 1)
+    window = {"start": datetime(2024, 3, 2, tzinfo=UTC), "end": datetime(2024, 3, 3, tzinfo=UTC)}
+    left.extract(SOURCES["shop_api"](**window).clone(with_name=backfill_schema_name("shop_api")))
+    left.normalize()
+    (package,) = left.list_normalized_load_packages()
+    project.api_store.add(order("o9", created_at=created, updated_at="2024-03-09T00:00:00Z"))
+
     done = backfill("shop_api", *WINDOW, "--chunk", "1d", "--parallel", "2")
     assert done.returncode == ExitCode.OK, shown(done)
     out = done.stdout
+    assert "packages a killed backfill left: finished=1;" in out, out
     if project.warehouse.target == "postgres":
         assert "chunks 3 ok=3 failed=0 (up to 2 at once)" in out, out
     else:
         assert "one after another: DuckDB admits one writer" in out, out
-    expected = {("o0",)} | {(record["id"],) for record in late}
+    assert project.query(f"select status from raw_shop_api._dlt_loads where load_id = '{package}'") == [(0,)]
+    assert project.query("select _version from raw_shop_api.orders where id = 'o9'") == [("2024-03-02T03:00:00Z",)]
+    expected = {("o0",), ("o9",)} | {(record["id"],) for record in late}
     assert set(project.canonical("orders")) == expected
 
     # a sequential backfill of the same window finds nothing the parallel one missed or added
