@@ -4,8 +4,8 @@
   event's fields, and last the `run_id` of the run in progress (bound by `bound_run`), so
   `"event": "load_started", "source": "shop_api"` reads the same with or without a run.
 - stderr a terminal (an engineer at a shell): the same events as readable lines, and progress bars on the
-  long work — dlt's own progress collector for the loaders (records per resource extracted, normalized,
-  loaded) and a bar of dbt's nodes as they finish.
+  long work — records extracted per source table as the loaders hand them to dlt, and a bar of dbt's
+  nodes as they finish.
 
 The one-line summary of a command is not an event: it goes to stdout.
 """
@@ -74,9 +74,45 @@ def bound_run(run_id: str) -> Iterator[None]:
         yield
 
 
-def dlt_progress() -> str | None:
-    """dlt's progress collector for a pipeline: its tqdm bars on a terminal, none otherwise."""
-    return "tqdm" if interactive() else None
+class LoadProgress:
+    """Records landed or dead-lettered per source table as the loaders hand them to dlt, one bar each."""
+
+    current: LoadProgress | None = None
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True)
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def advance(self, table: str, records: int) -> None:
+        if table not in self.tasks:
+            self.tasks[table] = self.bar.add_task(table, total=None, count=0)
+        task = self.tasks[table]
+        count = self.bar.tasks[task].fields["count"] + records
+        self.bar.update(task, count=count, description=f"{table}: {count} records extracted")
+
+
+@contextlib.contextmanager
+def load_progress() -> Iterator[None]:
+    """Progress bars of the loaders while the block runs, when stderr is a terminal."""
+    if not interactive():
+        yield
+        return
+    LoadProgress.current = progress = LoadProgress()
+    try:
+        with progress.bar:
+            yield
+    finally:
+        LoadProgress.current = None
+
+
+def records_extracted(table: str, records: int) -> None:
+    if LoadProgress.current is not None:
+        LoadProgress.current.advance(table, records)
 
 
 DBT_NODE_DONE = re.compile(r"\b(\d+) of (\d+) (?:OK|PASS|ERROR|FAIL|WARN|SKIP|NO-OP)\b")

@@ -26,7 +26,7 @@ from typing import Any
 
 from loaders.books import Book, entity_books, source_books
 from loaders.entities import ENTITIES
-from loaders.events import DbtProgress, bound_run, interactive, log_event
+from loaders.events import DbtProgress, bound_run, interactive, load_progress, log_event
 from loaders.ledger import RunEntry, new_run_id, record_finish, record_start
 from loaders.settings import Settings
 
@@ -95,58 +95,57 @@ class DbtOutcome:
 
 
 def load_sources(settings: Settings, sources: list[str]) -> list[SourceOutcome]:
+    with load_progress():
+        return [load_one(settings, source) for source in sources]
+
+
+def load_one(settings: Settings, source: str) -> SourceOutcome:
     from loaders.indexes import ensure_raw_indexes
     from loaders.locking import writer_lock
     from loaders.pipelines import cursor_positions, load_source
     from loaders.sources.shop_api.helpers import RETRIES
 
-    outcomes = []
-    for source in sources:
-        started = time.monotonic()
-        log_event("load_started", source=source)
-        before = cursor_positions(settings, source)
-        RETRIES.take()
-        try:
-            with writer_lock(settings):
-                report = load_source(settings, source, on_reset=partial(log_event, "local_state_reset", source=source))
-                ensure_raw_indexes(settings, source)
-        except Exception as exc:  # one source's failure must not hide the others'
-            message = root_cause(exc)
-            log_event("load_failed", source=source, error=message)
-            outcomes.append(
-                SourceOutcome(source, error=message, retries=RETRIES.take(), cursor_before=before, cursor_after=before)
-            )
-            continue
-        after = cursor_positions(settings, source)
-        outcome = SourceOutcome(
-            source,
-            report.extracted,
-            report.landed,
-            report.dead_lettered,
-            report.collapsed,
-            resumed_packages=report.resumed_packages,
-            load_ids=tuple(report.load_ids),
-            retries=RETRIES.take(),
-            files_read=files_taken(before, after),
-            cursor_before=before,
-            cursor_after=after,
-        )
-        log_event(
-            "load_finished",
-            source=source,
-            extracted=outcome.extracted,
-            landed=outcome.landed,
-            dead_lettered=outcome.dead_lettered,
-            collapsed=outcome.collapsed,
-            load_ids=list(report.load_ids),
-            resumed_packages=report.resumed_packages,
-            resumed_load_ids=list(report.resumed_load_ids),
-            retries=outcome.retries,
-            cursor_after=after,
-            seconds=round(time.monotonic() - started, 2),
-        )
-        outcomes.append(outcome)
-    return outcomes
+    started = time.monotonic()
+    log_event("load_started", source=source)
+    before = cursor_positions(settings, source)
+    RETRIES.take()
+    try:
+        with writer_lock(settings):
+            report = load_source(settings, source, on_reset=partial(log_event, "local_state_reset", source=source))
+            ensure_raw_indexes(settings, source)
+    except Exception as exc:  # one source's failure must not hide the others'
+        message = root_cause(exc)
+        log_event("load_failed", source=source, error=message)
+        return SourceOutcome(source, error=message, retries=RETRIES.take(), cursor_before=before, cursor_after=before)
+    after = cursor_positions(settings, source)
+    outcome = SourceOutcome(
+        source,
+        report.extracted,
+        report.landed,
+        report.dead_lettered,
+        report.collapsed,
+        resumed_packages=report.resumed_packages,
+        load_ids=tuple(report.load_ids),
+        retries=RETRIES.take(),
+        files_read=files_taken(before, after),
+        cursor_before=before,
+        cursor_after=after,
+    )
+    log_event(
+        "load_finished",
+        source=source,
+        extracted=outcome.extracted,
+        landed=outcome.landed,
+        dead_lettered=outcome.dead_lettered,
+        collapsed=outcome.collapsed,
+        load_ids=list(report.load_ids),
+        resumed_packages=report.resumed_packages,
+        resumed_load_ids=list(report.resumed_load_ids),
+        retries=outcome.retries,
+        cursor_after=after,
+        seconds=round(time.monotonic() - started, 2),
+    )
+    return outcome
 
 
 def files_taken(before: dict[str, Any], after: dict[str, Any]) -> int | None:

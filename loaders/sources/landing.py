@@ -35,6 +35,7 @@ import dlt
 import pyarrow as pa
 from pydantic import ValidationError
 
+from loaders.events import records_extracted
 from loaders.records import SourceRecord
 from loaders.timestamps import parse_timestamp
 
@@ -238,6 +239,7 @@ class Batch:
     def drain(self) -> Iterator[Any]:
         """Yield the landed rows as one Arrow table and the dead letters as another, then reset."""
         HANDED_OVER[self.source] += len(self._rows) + len(self._dead)
+        records_extracted(f"{self.source}.{self.resource}", len(self._rows) + len(self._dead))
         if self._rows:
             yield self._landed_table()
             self._landed_any = True
