@@ -114,17 +114,18 @@ def rows(conn: Any, sql: str) -> list[tuple[Any, ...]] | None:
 
 
 def read_warehouse(settings: Settings, conn: Any, status: Status, limit: int) -> None:
-    from loaders.dead_letters import REPLAY_COMMAND, open_counts, replay_pipeline_name
+    from loaders.dead_letters import REPLAY_COMMAND, open_counts
 
     runs = rows(conn, f"select {', '.join(RUN_COLUMNS)} from ops.elt_runs order by started_at desc limit {limit}")
     status.runs = [dict(zip(RUN_COLUMNS, run, strict=True)) for run in runs or []]
     now = time.time()
     for source in status.sources:
-        # the source's own loads: a dead-letter replay lands into the same dataset under its own schema
+        # the source's own (scheduled) loads, under its dlt schema: a backfill or a dead-letter replay lands
+        # into the same dataset under a schema of its own, and says nothing of the source's freshness
         newest = rows(
             conn,
             f"select max(load_id) from raw_{source.source}._dlt_loads where status = 0"
-            f" and schema_name <> '{replay_pipeline_name(source.source)}'",
+            f" and schema_name = '{source.source}'",
         )
         if newest and newest[0][0] is not None:
             loaded = float(newest[0][0])
