@@ -228,8 +228,8 @@ def backfill(
     """Re-extract a bounded window of a source, merge it into raw without moving the source's cursor, then
     dbt build what it touched. Exit 0 ok, 1 a chunk failed (re-run it with --resume), 2 bad arguments,
     3/4 a dbt model/test failed, 5 another run holds the warehouse, 9 the warehouse cannot be reached."""
-    from loaders.harness import USAGE_ERROR, ExitCode
-    from loaders.locking import RunLocked, run_lock
+    from loaders.harness import USAGE_ERROR
+    from loaders.locking import run_lock
     from loaders.settings import Settings
 
     try:
@@ -241,17 +241,13 @@ def backfill(
     arguments = [source, "--start", iso(window_start), "--end", iso(window_end)]
     arguments += ["--chunk", chunk] if chunk else []
     arguments += ["--parallel", str(parallel), *(["--resume"] if resume else [])]
-    try:
-        with run_lock(settings):
-            try:
-                plan = make_plan(settings, source, window_start, window_end, chunks, resume)
-            except BadArguments as exc:  # --resume with nothing to resume: known only under the lock
-                print(f"elt backfill: {exc}", file=sys.stderr)
-                return USAGE_ERROR
-            code, line = run_backfill(settings, plan, parallel, arguments)
-    except RunLocked as exc:
-        print(f"elt backfill FAILED(locked): {exc}")
-        return int(ExitCode.LOCKED)
+    with run_lock(settings):
+        try:
+            plan = make_plan(settings, source, window_start, window_end, chunks, resume)
+        except BadArguments as exc:  # --resume with nothing to resume: known only under the lock
+            print(f"elt backfill: {exc}", file=sys.stderr)
+            return USAGE_ERROR
+        code, line = run_backfill(settings, plan, parallel, arguments)
     print(line, flush=True)
     return int(code)
 

@@ -72,11 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     # dlt reads .dlt/config.toml and .dlt/secrets.toml from the project, wherever elt is called from.
     os.environ.setdefault("DLT_PROJECT_DIR", str(PROJECT_DIR))
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
-    from loaders.warehouse import WarehouseUnreachable
+    from loaders.harness import ExitCode
+    from loaders.warehouse import RunLocked, WarehouseUnreachable
 
     command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else argv
-    name = args[0] if args else ""
+    # the command's name as the user typed it: `run`, `dead-letters replay`
+    name = " ".join(args[:2] if args[:1] in (["dead-letters"], ["simulate"]) and args[1:2] != ["-h"] else args[:1])
     try:
         return int(command.main(args=args, prog_name="elt", standalone_mode=False) or 0)
     except typer.BadParameter as exc:  # usage errors (click's UsageError): its message, exit 2
@@ -91,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidSetting as exc:
         print(f"elt {name}: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except RunLocked as exc:  # every command that writes takes the run lock first
+        print(f"elt {name} FAILED(locked): {exc}")
+        return int(ExitCode.LOCKED)
     except WarehouseUnreachable as exc:
-        from loaders.harness import ExitCode
-
         print(f"elt {name} FAILED(warehouse): {exc}", file=sys.stderr)
         return int(ExitCode.WAREHOUSE_UNREACHABLE)
 
@@ -143,20 +146,16 @@ def load(
 ) -> int:
     """Load sources into raw_* only (all of them when none is named)."""
     from loaders.harness import ExitCode, ledgered, load_sources
-    from loaders.locking import RunLocked, run_lock
+    from loaders.locking import run_lock
     from loaders.settings import Settings
 
     settings = Settings.from_env()
     chosen = [str(s) for s in sources or SOURCE_NAMES]
-    try:
-        with run_lock(settings), ledgered(settings, "load", chosen) as entry:
-            entry.sources = load_sources(settings, chosen)
-            entry.exit_code = ExitCode.LOAD_FAILED if any(o.error for o in entry.sources) else ExitCode.OK
-            entry.summary = "elt load: " + "; ".join(outcome.describe() for outcome in entry.sources)
-            entry.error = "; ".join(f"{o.source}: {o.error}" for o in entry.sources if o.error) or None
-    except RunLocked as exc:
-        print(f"elt load FAILED(locked): {exc}")
-        return int(ExitCode.LOCKED)
+    with run_lock(settings), ledgered(settings, "load", chosen) as entry:
+        entry.sources = load_sources(settings, chosen)
+        entry.exit_code = ExitCode.LOAD_FAILED if any(o.error for o in entry.sources) else ExitCode.OK
+        entry.summary = "elt load: " + "; ".join(outcome.describe() for outcome in entry.sources)
+        entry.error = "; ".join(f"{o.source}: {o.error}" for o in entry.sources if o.error) or None
     print(entry.summary)
     return int(entry.exit_code)
 
@@ -172,20 +171,16 @@ def build(ctx: typer.Context) -> int:
 
 
 def build_with(dbt_args: list[str], command: str) -> int:
-    from loaders.harness import ExitCode, ledgered, outcome_code, record_dbt, run_dbt
-    from loaders.locking import RunLocked, run_lock
+    from loaders.harness import ledgered, outcome_code, record_dbt, run_dbt
+    from loaders.locking import run_lock
     from loaders.settings import Settings
 
     settings = Settings.from_env()
-    try:
-        with run_lock(settings), ledgered(settings, command, dbt_args) as entry:
-            outcome = run_dbt(settings, ["build", *dbt_args])
-            record_dbt(entry, outcome)
-            entry.exit_code = outcome_code([], outcome, [])
-            entry.summary = f"elt {command}: {outcome.describe()}"
-    except RunLocked as exc:
-        print(f"elt {command} FAILED(locked): {exc}")
-        return int(ExitCode.LOCKED)
+    with run_lock(settings), ledgered(settings, command, dbt_args) as entry:
+        outcome = run_dbt(settings, ["build", *dbt_args])
+        record_dbt(entry, outcome)
+        entry.exit_code = outcome_code([], outcome, [])
+        entry.summary = f"elt {command}: {outcome.describe()}"
     print(entry.summary)
     return int(entry.exit_code)
 
@@ -199,7 +194,7 @@ def replay(
 ) -> int:
     """Judge already-landed versions again after a change of the rules or seeds (dbt build)."""
     from loaders.harness import ExitCode
-    from loaders.locking import RunLocked, run_lock
+    from loaders.locking import run_lock
     from loaders.replay import PreviewFailed, preview
     from loaders.settings import Settings
 
@@ -209,9 +204,6 @@ def replay(
     try:
         with run_lock(settings):
             changes = preview(settings)
-    except RunLocked as exc:
-        print(f"elt replay FAILED(locked): {exc}")
-        return int(ExitCode.LOCKED)
     except PreviewFailed as exc:
         print(f"elt replay FAILED: {exc}")
         return int(ExitCode.BUILD_FAILED)
@@ -241,30 +233,26 @@ def reset(
 ) -> int:
     """Drop a source's raw tables, cursor state and manifest, load it from the start, rebuild its models."""
     from loaders.harness import ExitCode, ledgered, load_sources, outcome_code, record_dbt, run_dbt
-    from loaders.locking import RunLocked, run_lock, writer_lock
+    from loaders.locking import run_lock, writer_lock
     from loaders.reset import drop, plan
     from loaders.settings import Settings
 
     settings = Settings.from_env()
-    try:
-        with run_lock(settings):
-            planned = plan(settings, source)
-            print(planned.describe())
-            if not yes:
-                print("nothing changed: run again with --yes to do it")
-                return int(ExitCode.OK)
-            with ledgered(settings, "reset", [source]) as entry:
-                with writer_lock(settings):
-                    drop(settings, planned)
-                entry.sources = load_sources(settings, [source])
-                outcome = run_dbt(settings, ["build", *planned.dbt_selection])
-                record_dbt(entry, outcome)
-                entry.exit_code = outcome_code(entry.sources, outcome, [])
-                loaded = "; ".join(o.describe() for o in entry.sources)
-                entry.summary = f"elt reset {source}: {loaded}; {outcome.describe()}"
-    except RunLocked as exc:
-        print(f"elt reset FAILED(locked): {exc}")
-        return int(ExitCode.LOCKED)
+    with run_lock(settings):
+        planned = plan(settings, source)
+        print(planned.describe())
+        if not yes:
+            print("nothing changed: run again with --yes to do it")
+            return int(ExitCode.OK)
+        with ledgered(settings, "reset", [source]) as entry:
+            with writer_lock(settings):
+                drop(settings, planned)
+            entry.sources = load_sources(settings, [source])
+            outcome = run_dbt(settings, ["build", *planned.dbt_selection])
+            record_dbt(entry, outcome)
+            entry.exit_code = outcome_code(entry.sources, outcome, [])
+            loaded = "; ".join(o.describe() for o in entry.sources)
+            entry.summary = f"elt reset {source}: {loaded}; {outcome.describe()}"
     print(entry.summary)
     return int(entry.exit_code)
 
@@ -306,7 +294,7 @@ def grants(
     Run it as a superuser. On DuckDB there are no roles: it says so and exits 0."""
     from loaders.grants import GrantsFailed, Roles, apply_grants
     from loaders.harness import ExitCode
-    from loaders.locking import RunLocked, run_lock
+    from loaders.locking import run_lock
     from loaders.settings import Settings
 
     settings = Settings.from_env()
@@ -317,9 +305,6 @@ def grants(
     try:
         with run_lock(settings):
             report = apply_grants(settings, Roles.from_env(), members)
-    except RunLocked as exc:
-        print(f"elt grants FAILED(locked): {exc}")
-        return int(ExitCode.LOCKED)
     except GrantsFailed as exc:
         print(f"elt grants FAILED: {exc}")
         return int(ExitCode.GRANTS_FAILED)

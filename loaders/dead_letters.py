@@ -515,7 +515,7 @@ def replay(
     """Land again the dead letters whose raw text (or corrected text) lands now, mark them resolved, and
     build what they touched. One that still fails stays open, with the reason."""
     from loaders.harness import USAGE_ERROR, ExitCode
-    from loaders.locking import RunLocked, run_lock
+    from loaders.locking import run_lock
     from loaders.warehouse import WarehouseUnreachable
 
     sources = chosen_sources(source, REPLAY_COMMAND)
@@ -532,9 +532,6 @@ def replay(
     try:
         with run_lock(settings):
             return replay_holding_lock(settings, sources, named, corrections, dry_run, arguments)
-    except RunLocked as exc:
-        print(f"elt {REPLAY_COMMAND} FAILED(locked): {exc}")
-        return int(ExitCode.LOCKED)
     except WarehouseUnreachable as exc:
         print(f"elt {REPLAY_COMMAND} FAILED(warehouse): {exc}", file=sys.stderr)
         return int(ExitCode.WAREHOUSE_UNREACHABLE)

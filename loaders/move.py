@@ -25,12 +25,13 @@ import io
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from loaders.entities import SOURCE_NAMES
 from loaders.settings import Settings
+from loaders.warehouse import connect
 
 BATCH_ROWS = 50_000
 
@@ -66,44 +67,39 @@ def plan(source_path: Path) -> MovePlan:
 def copy_tables(settings: Settings, move: MovePlan) -> None:
     """Empty each table in PostgreSQL and copy DuckDB's rows into it, all in one transaction."""
     import duckdb
-    import psycopg2
+
+    with connect(settings, read_only=False) as target, duckdb.connect(str(move.source_path), read_only=True) as source:
+        source.execute("set TimeZone = 'UTC'")
+        cursor = target.cursor()
+        cursor.execute("begin")
+        try:
+            for dataset, table, _ in move.tables:
+                copy_table(source, cursor, dataset, table)
+        except BaseException:
+            cursor.execute("rollback")
+            raise
+        cursor.execute("commit")
+
+
+def copy_table(source: Any, cursor: Any, dataset: str, table: str) -> None:
     import pyarrow.csv as csv
 
-    pg = settings.postgres
-    target = psycopg2.connect(
-        host=pg.host,
-        port=pg.port,
-        user=pg.user,
-        password=pg.password.get_secret_value(),
-        dbname=pg.dbname,
-        options="-c timezone=UTC",
+    cursor.execute(
+        "select column_name from information_schema.columns"
+        " where table_schema = %s and table_name = %s order by ordinal_position",
+        (dataset, table),
     )
-    try:
-        with target, target.cursor() as cursor, duckdb.connect(str(move.source_path), read_only=True) as source:
-            source.execute("set TimeZone = 'UTC'")
-            for dataset, table, _ in move.tables:
-                cursor.execute(
-                    "select column_name from information_schema.columns"
-                    " where table_schema = %s and table_name = %s order by ordinal_position",
-                    (dataset, table),
-                )
-                names = [row[0] for row in cursor.fetchall()]
-                if not names:
-                    raise MoveFailed(f"PostgreSQL has no table {dataset}.{table}: load the source there first")
-                present = {row[0] for row in source.execute(f'describe {dataset}."{table}"').fetchall()}
-                copied = [name for name in names if name in present]  # a column only PostgreSQL has stays NULL
-                listed = ", ".join(f'"{name}"' for name in copied)
-                cursor.execute(f'delete from {dataset}."{table}"')
-                reader = source.execute(f'select {listed} from {dataset}."{table}"').to_arrow_reader(BATCH_ROWS)
-                for batch in reader:
-                    buffer = io.BytesIO()
-                    csv.write_csv(batch, buffer)  # nulls unquoted (NULL to COPY), strings quoted ('' stays '')
-                    buffer.seek(0)
-                    cursor.copy_expert(
-                        f'copy {dataset}."{table}" ({listed}) from stdin with (format csv, header)', buffer
-                    )
-    finally:
-        target.close()
+    names = [row[0] for row in cursor.fetchall()]
+    if not names:
+        raise MoveFailed(f"PostgreSQL has no table {dataset}.{table}: load the source there first")
+    present = {row[0] for row in source.execute(f'describe {dataset}."{table}"').fetchall()}
+    listed = ", ".join(f'"{name}"' for name in names if name in present)  # a column only PostgreSQL has: NULL
+    cursor.execute(f'delete from {dataset}."{table}"')
+    for batch in source.execute(f'select {listed} from {dataset}."{table}"').to_arrow_reader(BATCH_ROWS):
+        buffer = io.BytesIO()
+        csv.write_csv(batch, buffer)  # nulls unquoted (NULL to COPY), strings quoted ('' stays '')
+        buffer.seek(0)
+        cursor.copy_expert(f'copy {dataset}."{table}" ({listed}) from stdin with (format csv, header)', buffer)
 
 
 class MoveFailed(RuntimeError):
@@ -119,7 +115,7 @@ def move(
     """Carry a DuckDB deployment's landed history (raw data, dead letters, cursors, manifest) into the
     PostgreSQL the settings point at, then rebuild every model there."""
     from loaders.harness import USAGE_ERROR, ExitCode, ledgered, load_sources, outcome_code, record_dbt, run_dbt
-    from loaders.locking import RunLocked, run_lock, writer_lock
+    from loaders.locking import run_lock, writer_lock
     from loaders.pipelines import pipeline_name
 
     settings = Settings.from_env()
@@ -149,9 +145,6 @@ def move(
                 entry.exit_code = outcome_code([], outcome, [])
                 copied = sum(rows for _, _, rows in move_plan.tables)
                 entry.summary = f"elt move: copied {copied} rows from {from_duckdb}; {outcome.describe()}"
-    except RunLocked as exc:
-        print(f"elt move FAILED(locked): {exc}")
-        return int(ExitCode.LOCKED)
     except MoveFailed as exc:
         print(f"elt move FAILED: {exc}")
         return int(ExitCode.LOAD_FAILED)

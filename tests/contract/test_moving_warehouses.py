@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,25 +29,15 @@ from typing import Any
 import pytest
 
 from loaders.settings import Settings
-from loaders.simulate import SimulationConfig, generate
+from loaders.simulate import generate
 from loaders.warehouse import fetch_all
 from tests.conftest import _fresh_postgres
+from tests.contract.test_story import STORY
 from tests.support.cli import elt
 from tests.support.project import CANONICAL_KEYS, QUARANTINE_KEYS, Project, Warehouse
 
-HISTORY = SimulationConfig(
-    seed=3,
-    customers=20,
-    new_customers_per_day=4,
-    orders_per_day=25,
-    update_rate=0.3,
-    late_version_rate=0.15,
-    invalid_rate=0.08,
-    damaged_rate=0.03,
-    late_dimension_rate=0.15,
-    redelivery_rate=0.3,
-    late_file_rate=0.3,
-)
+# the story test's messy world (every kind of bad and late input), another seed and volume
+HISTORY = replace(STORY, seed=3, orders_per_day=25)
 DAYS = 4
 
 # Of a quarantine row, what the contract fixes: its key, its version and its reasons (and the landed record).
