@@ -54,6 +54,7 @@ class Status:
     runs: list[dict[str, Any]] = field(default_factory=list)
     sources: list[SourceStatus] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)  # table, reason, open
+    books: list[dict[str, Any]] = field(default_factory=list)  # the last run's books (loaders/books.py)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str, indent=2)
@@ -150,8 +151,17 @@ def read_warehouse(settings: Settings, conn: Any, status: Status, limit: int) ->
         for source in status.sources:
             source.dead_letters_open = counts[source.source]
     except Exception:  # a raw table half there: the figure stays unknown, the rest of the status stands
-        if hasattr(conn, "rollback"):
-            conn.rollback()
+        pass
+    books = rows(
+        conn,
+        "select book, total_name, total, parts, difference from ops.elt_run_books where run_id ="
+        " (select run_id from ops.elt_runs where run_id in (select run_id from ops.elt_run_books)"
+        " order by started_at desc limit 1) order by book",
+    )
+    status.books = [
+        {"book": book, "total_name": name, "total": total, "parts": json.loads(parts), "difference": difference}
+        for book, name, total, parts, difference in books or []
+    ]
     for entity in ENTITIES:
         table = f"quarantine.{entity.name}"
         found = rows(conn, f"select failed_rules, count(*) from {table} where not is_resolved group by failed_rules")
@@ -219,3 +229,10 @@ def render(status: Status) -> None:
     for row in status.quarantine:
         quarantine.add_row(row["table"], row["reason"], str(row["open"]))
     console.print(quarantine)
+    books = Table(title="books of the last run that kept them")
+    for column in ("book", "total", "= parts", "difference"):
+        books.add_column(column)
+    for book in status.books:
+        parts = " + ".join(f"{name} {count}" for name, count in book["parts"].items())
+        books.add_row(book["book"], f"{book['total_name']} {book['total']}", parts, str(book["difference"]))
+    console.print(books)

@@ -16,6 +16,7 @@ from loaders.harness import ExitCode
 from loaders.simulate import SimulationConfig, generate
 from loaders.sources.landing import Batch
 from loaders.warehouse import connect
+from tests.support.cli import elt
 from tests.support.project import Project
 
 WORLD = SimulationConfig(
@@ -62,6 +63,8 @@ def test_the_books_balance_run_after_run_over_a_messy_history(project: Project) 
         assert landed == raw > 0, entity
         assert parts["canonical"] == project.scalar(f"select count(*) from analytics.{entity.name}")
     assert last["orders versions"][2]["superseded"] > 0  # the history really has several versions per key
+    shown = json.loads(elt("status", "--json").stdout)["books"]  # `elt status` shows the last run's books
+    assert {b["book"]: (b["total_name"], b["total"], b["parts"], b["difference"]) for b in shown} == last
     first = books(project, runs[0])
     assert first["shop_api records"][1] > 0 and first["payments_files records"][2]["dead_lettered"] > 0
 
