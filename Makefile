@@ -46,9 +46,18 @@ soak: install
 bench-explain: install
 	$(BIN)/python -m bench.explain_incremental --orders $(or $(ORDERS),1000000) --target $(or $(TARGET),both) $(BENCH_ARGS)
 
+## make bench: each loader's rows/s beside the raw limit of its path, and the cost of `elt run` (first, after a
+## 1 % change against a full refresh, with no change; wall, CPU, peak RSS per process, dlt's folder) on the
+## simulator's sources at ORDERS orders (default 1000000; SCALE=10M for 10,000,000, or 1M, 100k) and at a
+## tenth of them, on TARGET (duckdb, postgres or both, the default); writes bench/results.json and
+## bench/results.md. BENCH_ARGS: more options (--help).
+.PHONY: bench
+bench: install
+	$(BIN)/python -m bench.bench $(if $(SCALE),--scale $(SCALE),--orders $(or $(ORDERS),1000000)) --target $(or $(TARGET),both) $(BENCH_ARGS)
+
 lint: install
-	$(BIN)/ruff check loaders tests
-	$(BIN)/ruff format --check loaders tests
+	$(BIN)/ruff check loaders tests bench
+	$(BIN)/ruff format --check loaders tests bench
 
 clean:
 	rm -rf target logs .elt sample warehouse.duckdb warehouse.duckdb.wal warehouse.duckdb.lock
