@@ -86,7 +86,8 @@ def test_dead_letters_are_listed_and_a_corrected_record_lands_once(project: Proj
     assert document["open"] == {source: len(by_source.get(source, [])) for source in SOURCE_NAMES}
     assert all(" line " in letter["location"] for letter in by_source["payments_files"])
     assert open_in_status() == document["open"]
-    assert listed("--source", "payments_files")["dead_letters"] == by_source["payments_files"]
+    ageless = [{**letter, "age_hours": None} for letter in by_source["payments_files"]]  # the clock moved on
+    assert [{**letter, "age_hours": None} for letter in listed("--source", "payments_files")["dead_letters"]] == ageless
 
     proc = elt("dead-letters")  # the table, for people: every id and location in full
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,7 +36,7 @@ from tests.support.cli import elt
 from tests.support.project import CANONICAL_KEYS, QUARANTINE_KEYS, Project, Warehouse
 
 # the story test's messy world (every kind of bad and late input), another seed and volume
-HISTORY = replace(STORY, seed=3, orders_per_day=25)
+HISTORY = STORY.model_copy(update={"seed": 3, "orders_per_day": 25})
 DAYS = 4
 
 # Of a quarantine row, what the contract fixes: its key, its version and its reasons (and the landed record).
