@@ -22,6 +22,8 @@ import pytest
 from tests.support.postgres import throwaway_postgres
 from tests.support.project import Project, Warehouse
 
+pytest_plugins = ["tests.support.runbook"]  # the `runbook` fixture: docs/runbook.md's commands as written
+
 PG_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
 
 HOST_TIME_ZONE = "Asia/Kolkata"

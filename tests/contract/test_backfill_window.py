@@ -23,8 +23,10 @@ from loaders.simulate import FaultPlan
 from tests.contract.records import customer, delivered, order, payment
 from tests.support.cli import elt
 from tests.support.project import Project
+from tests.support.runbook import Runbook
 
 WINDOW = ("--start", "2024-03-01", "--end", "2024-03-04")  # three whole UTC days; --end excluded
+BACKFILL = "Backfill a window a source re-sent"  # docs/runbook.md: the same window, by days
 
 
 def backfill(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -46,7 +48,9 @@ def raw_rows(project: Project, table: str, key: str) -> set[tuple[str, ...]]:
     return set(project.query(f"select {key}, _version, _record from {table}"))
 
 
-def test_backfill_lands_a_late_window_in_chunks_resumes_a_failed_one_and_leaves_the_cursor(project: Project) -> None:
+def test_backfill_lands_a_late_window_in_chunks_resumes_a_failed_one_and_leaves_the_cursor(
+    project: Project, runbook: Runbook
+) -> None:
     project.app_db.upsert_customer(**customer("c1"))
     project.api_store.add(order("o1", updated_at="2024-03-01T12:00:00Z"))
     project.api_store.add(order("o2", updated_at="2024-03-06T12:00:00Z"))
@@ -63,7 +67,7 @@ def test_backfill_lands_a_late_window_in_chunks_resumes_a_failed_one_and_leaves_
 
     # one request per chunk (a page reaching past the chunk's end is the last): the second one is refused
     project.api.faults = FaultPlan(sequence=("ok", "401"))
-    done = backfill("shop_api", *WINDOW, "--chunk", "1d")
+    done = runbook.run(BACKFILL, project.root, expect=ExitCode.LOAD_FAILED)  # the runbook's, as written
     out = done.stdout
     assert done.returncode == ExitCode.LOAD_FAILED, shown(done)
     assert "chunks 3 ok=2 failed=1" in out and "2024-03-02T00:00:00Z FAILED" in out and "401" in out, out
@@ -73,7 +77,7 @@ def test_backfill_lands_a_late_window_in_chunks_resumes_a_failed_one_and_leaves_
 
     project.api.faults = FaultPlan()
     requests = project.api.requests_served
-    done = backfill("shop_api", *WINDOW, "--resume")
+    done = runbook.run(BACKFILL, project.root)  # the runbook's resume (its --chunk is the recorded one)
     out = done.stdout
     assert done.returncode == ExitCode.OK, shown(done)
     assert project.api.requests_served == requests + 1, "only the failed chunk is extracted again"

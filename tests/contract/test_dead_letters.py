@@ -31,6 +31,9 @@ from loaders.status import collect
 from loaders.warehouse import connect
 from tests.support.cli import elt
 from tests.support.project import Project
+from tests.support.runbook import Runbook
+
+DEAD_LETTERS = "Work the dead letters"
 
 # damaged API versions and settlement rows on day one; no invalid records, so every canonical row is clean
 WORLD = SimulationConfig(seed=23, customers=20, orders_per_day=40, invalid_rate=0.0, damaged_rate=0.08)
@@ -68,7 +71,9 @@ def open_in_status() -> dict[str, int | None]:
     return {source["source"]: source["dead_letters_open"] for source in document["sources"]}
 
 
-def test_dead_letters_are_listed_and_a_corrected_record_lands_once(project: Project, tmp_path: Path) -> None:
+def test_dead_letters_are_listed_and_a_corrected_record_lands_once(
+    project: Project, tmp_path: Path, runbook: Runbook
+) -> None:
     generate(project.root, WORLD, through_day=1)
     code, line = project.elt_run()
     assert code == ExitCode.OK, line
@@ -89,7 +94,7 @@ def test_dead_letters_are_listed_and_a_corrected_record_lands_once(project: Proj
     ageless = [{**letter, "age_hours": None} for letter in by_source["payments_files"]]  # the clock moved on
     assert [{**letter, "age_hours": None} for letter in listed("--source", "payments_files")["dead_letters"]] == ageless
 
-    proc = elt("dead-letters")  # the table, for people: every id and location in full
+    proc = runbook.run(DEAD_LETTERS, tmp_path)  # the runbook's `elt dead-letters`: every id and location in full
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = proc.stdout
     for letter in letters:
@@ -130,7 +135,8 @@ def test_dead_letters_are_listed_and_a_corrected_record_lands_once(project: Proj
     started = datetime.now(UTC)
     last_loads = {source.source: source.last_load_at for source in collect(project.settings, ["shop_api"]).sources}
     cursors = {source: cursor_positions(project.settings, source) for source in SOURCE_NAMES}
-    code, out = replayed("--corrected", str(corrections))
+    replay = runbook.run(DEAD_LETTERS, tmp_path)  # the runbook's: corrections.json in the current folder
+    code, out = replay.returncode, replay.stdout
     assert code == ExitCode.OK, out
     assert "relanded=0 corrected=2 still_failing=0" in out, out
 

@@ -34,6 +34,9 @@ from tests.conftest import _fresh_postgres
 from tests.contract.test_story import STORY
 from tests.support.cli import elt
 from tests.support.project import CANONICAL_KEYS, QUARANTINE_KEYS, Project, Warehouse
+from tests.support.runbook import Runbook
+
+MOVE = "Move from DuckDB to PostgreSQL"  # docs/runbook.md
 
 # the story test's messy world (every kind of bad and late input), another seed and volume
 HISTORY = STORY.model_copy(update={"seed": 3, "orders_per_day": 25})
@@ -173,7 +176,7 @@ def test_the_same_days_give_the_same_tables_on_duckdb_and_postgresql(
 
 
 def test_loading_the_same_sources_into_postgresql_after_duckdb_gives_the_same_tables(
-    postgres_server: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres_server: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runbook: Runbook
 ) -> None:
     """The move: DuckDB has run for days; `elt move` copies its landed history into PostgreSQL and builds."""
     with duckdb_deployment(tmp_path, monkeypatch) as project, postgres_database(postgres_server) as postgres:
@@ -183,10 +186,13 @@ def test_loading_the_same_sources_into_postgresql_after_duckdb_gives_the_same_ta
         on_duckdb = Settings.from_env()
         duckdb_files = folder_listing(on_duckdb.pipelines_dir())
 
-        # The same source settings and ELT_STATE_DIR; only the warehouse variables change. The sources serve
-        # their present only, so the history DuckDB landed is carried over, not read again.
-        dry = elt("move", "--from-duckdb", str(on_duckdb.duckdb_path), env=postgres.env)
-        assert dry.returncode == 0 and "nothing changed" in dry.stdout, dry.stdout + dry.stderr[-2000:]
+        # The runbook's procedure, as written, from the DuckDB file's folder: the same source settings and
+        # ELT_STATE_DIR, only the warehouse variables change. The sources serve their present only, so the
+        # history DuckDB landed is carried over, not read again.
+        folder = on_duckdb.duckdb_path.parent
+        runbook.run(MOVE, folder, postgres.env)  # elt grants
+        dry = runbook.run(MOVE, folder, postgres.env)
+        assert "nothing changed" in dry.stdout, dry.stdout
         assert (
             fetch_all(
                 Settings.from_env({**os.environ, **postgres.env}),
@@ -194,12 +200,11 @@ def test_loading_the_same_sources_into_postgresql_after_duckdb_gives_the_same_ta
             )[0][0]
             == 0
         )
-        moved_run = elt("move", "--from-duckdb", str(on_duckdb.duckdb_path), "--yes", env=postgres.env)
-        assert moved_run.returncode == 0, moved_run.stdout + moved_run.stderr[-3000:]
+        runbook.run(MOVE, folder, postgres.env)
         on_postgres = Settings.from_env({**os.environ, **postgres.env})
         moved = warehouse_tables(on_postgres)
         assert folder_listing(on_duckdb.pipelines_dir()) == duckdb_files, "the move touched DuckDB's folder"
-        elt_run(postgres.env, when="the run after the move")  # the copied cursors: it changes nothing
+        runbook.run(MOVE, folder, postgres.env)  # the next `elt run`, from the copied cursors: it changes nothing
         assert warehouse_tables(on_postgres) == moved
         assert_working_folders_apart(on_duckdb, on_postgres)
 

@@ -12,6 +12,9 @@ import sys
 from tests.contract.records import assert_full_refresh_reproduces, customer, delivered, order, payment
 from tests.support.dbt_project import copy_of_the_dbt_project, edit
 from tests.support.project import Project
+from tests.support.runbook import Runbook
+
+REPLAY = "Replay quarantine after a fix of the rules or the seeds"
 
 
 def elt(*args: str) -> subprocess.CompletedProcess[str]:
@@ -20,7 +23,9 @@ def elt(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_rule_or_seed_change_is_applied_without_full_refresh(project: Project, tmp_path, monkeypatch) -> None:
+def test_a_rule_or_seed_change_is_applied_without_full_refresh(
+    project: Project, tmp_path, monkeypatch, runbook: Runbook
+) -> None:
     dbt_project = copy_of_the_dbt_project(tmp_path / "dbt_project")
     monkeypatch.setenv("ELT_PROJECT_DIR", str(dbt_project))
 
@@ -42,7 +47,7 @@ def test_a_rule_or_seed_change_is_applied_without_full_refresh(project: Project,
     edit(dbt_project / "seeds" / "currencies.csv", "CHF,Swiss Franc,2\n", "XYZ,Test Unit,2\n")
     edit(dbt_project / "macros" / "rules" / "payment_rules.sql", "'wallet')", "'wallet', 'crypto')")
 
-    dry_run = elt("replay", "--dry-run", "--verbose")
+    dry_run = runbook.run(REPLAY, tmp_path)  # the runbook's commands, as written
     assert dry_run.returncode == 0, dry_run.stdout + dry_run.stderr[-3000:]
     report = dry_run.stdout
     assert "customers: released=0 quarantined=0 reasons_changed=0" in report
@@ -53,7 +58,7 @@ def test_a_rule_or_seed_change_is_applied_without_full_refresh(project: Project,
     assert project.snapshot() == before  # the dry run changed nothing users read
     assert project.scalar("select count(*) from information_schema.schemata where schema_name like 'ops_replay%'") == 0
 
-    applied = elt("replay")
+    applied = runbook.run(REPLAY, tmp_path)
     assert applied.returncode == 0, applied.stdout + applied.stderr[-3000:]
 
     orders = project.canonical("orders")
