@@ -140,6 +140,7 @@ def _run(settings: Settings, source: str) -> LoadReport:
         handed_over = HANDED_OVER.pop(source, 0)
         new_ids = _trace_load_ids(pipe)
         new_counts = package_counts(pipe, new_ids)
+        drop_loaded_packages(pipe)
     except Exception as exc:
         cause = innermost_cause(exc)
         failed_step = getattr(exc, "step", step)
@@ -286,6 +287,15 @@ def _forget_uncommitted_state_rows(pipe: dlt.Pipeline) -> None:
                 f" and {C_DLT_LOAD_ID} not in (select load_id from {loads})",
                 *pending,
             )
+
+
+def drop_loaded_packages(pipe: dlt.Pipeline) -> None:
+    """Delete the packages dlt keeps in its working folder after loading them (their job files, state and
+    schema): what they held is committed in the warehouse, which is also where dlt restores state from, so
+    the folder holds only what is pending and does not grow run after run."""
+    storage = pipe._get_load_storage()  # dlt has no public call for it
+    for load_id in storage.list_loaded_packages():
+        storage.delete_loaded_package(load_id)
 
 
 def _trace_load_ids(pipe: dlt.Pipeline) -> tuple[str, ...]:
