@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +19,7 @@ from loaders.harness import ExitCode, ledgered
 from loaders.locking import run_lock
 from loaders.simulate import SimulationConfig, generate
 from loaders.warehouse import connect
-from tests.support.cli import elt
+from tests.support.cli import duckdb_file_held, elt
 from tests.support.project import Project
 
 WORLD = SimulationConfig(seed=31, customers=25, orders_per_day=40, invalid_rate=0.15, late_dimension_rate=0.2)
@@ -153,19 +150,8 @@ def test_status_answers_while_a_writer_holds_the_warehouse(project: Project, tmp
             shown = elt("status", "--json")
         assert json.loads(shown.stdout)["warehouse"] == "ok" and json.loads(shown.stdout)["runs"]
         return
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; held = duckdb.connect({str(settings.duckdb_path)!r}); time.sleep(60)",
-        ]
-    )
-    try:
-        time.sleep(2)  # the holder has the file
+    with duckdb_file_held(settings.duckdb_path):
         shown = elt("status", "--json")
-    finally:
-        holder.kill()
-        holder.wait()
     assert shown.returncode == 0, shown.stderr
     status = json.loads(shown.stdout)
     assert status["warehouse"].startswith("busy: the DuckDB file is in use by another process"), status["warehouse"]

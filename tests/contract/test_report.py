@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from datetime import UTC
@@ -22,7 +21,7 @@ from loaders.entities import ENTITIES, SOURCE_NAMES
 from loaders.harness import ExitCode
 from loaders.locking import run_lock
 from loaders.simulate import SimulationConfig, generate
-from tests.support.cli import elt
+from tests.support.cli import duckdb_file_held, elt
 from tests.support.project import Project
 
 WORLD = SimulationConfig(
@@ -213,19 +212,8 @@ def test_report_is_written_while_a_writer_holds_the_warehouse(project: Project, 
         dom = rendered(page, tmp_path)
         assert not dom.find("p", id="warehouse-busy") and len(dom.bars("chart-rows")) == 2
         return
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, time; held = duckdb.connect({str(settings.duckdb_path)!r}); time.sleep(60)",
-        ]
-    )
-    try:
-        time.sleep(2)  # the holder has the file
+    with duckdb_file_held(settings.duckdb_path):
         page, printed = write_report(tmp_path)
-    finally:
-        holder.kill()
-        holder.wait()
     assert printed == f"elt report: wrote {page} (0 runs)\n"
     dom = rendered(page, tmp_path)
     (busy,) = dom.find("p", id="warehouse-busy")
