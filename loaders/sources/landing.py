@@ -36,7 +36,7 @@ import pyarrow as pa
 from pydantic import ValidationError
 
 from loaders.events import records_extracted
-from loaders.records import SourceRecord
+from loaders.records import MAX_KEY_BYTES, FieldKind, SourceRecord, field_kinds, to_json
 from loaders.timestamps import parse_timestamp
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -150,9 +150,24 @@ def as_window(start: datetime | None, end: datetime | None) -> Window | None:
 HANDED_OVER: Counter[str] = Counter()
 
 
+BATCH_ROWS = 25_000
+"""Rows a source table accumulates before they are handed to dlt as one Arrow table: dlt's work per table
+(schema, hints, incremental, a Parquet file) then runs every 25,000 rows instead of every page or file,
+and a loader's memory stays bounded by this many rows whatever the size of the extraction."""
+
+TEXT_TYPES = {str, type(None)}
+# A key no longer than this many characters is at most MAX_KEY_BYTES in UTF-8: no need to encode it.
+SHORT_KEY_CHARS = MAX_KEY_BYTES // 4
+
+
 @dataclass
 class Batch:
-    """Accumulates one source table's landed rows and dead letters, then hands them to dlt as Arrow."""
+    """Accumulates one source table's landed rows and dead letters, then hands them to dlt as Arrow.
+
+    Each record is checked against the source's model (loaders/records.py). The common record, whose
+    fields are all text or missing and whose key is plain, is taken as it is, field by field, without
+    building a pydantic object; any other record goes through the model, which converts what it can and
+    says why it cannot. Both paths give the same row (tests/loaders/test_landing.py checks it)."""
 
     source: str
     resource: str
@@ -167,17 +182,33 @@ class Batch:
     # extraction's start plus the source's tolerance). Both tables then carry `_cursor_at`, since
     # dlt's Arrow incremental needs its cursor column in every table a resource yields.
     cursor_horizon: datetime | None = None
-    _rows: list[dict[str, Any]] = field(default_factory=list)
+    batch_rows: int = BATCH_ROWS
+    _rows: list[tuple[Any, ...]] = field(default_factory=list)
     _dead: list[dict[str, Any]] = field(default_factory=list)
+    _reported: int = 0
     _landed_any: bool = False
     _dead_any: bool = False
 
     def __post_init__(self) -> None:
-        self.fields = tuple(name for name in self.model.model_fields)
+        self.kinds = field_kinds(self.model)
+        self.fields = tuple(name for name, _ in self.kinds)
+        self.columns = (
+            [(name, pa.string()) for name in self.fields]
+            + [("_version", pa.string()), ("_version_at", TIMESTAMP)]
+            + self._cursor_fields()
+            + [("_delivered_at", TIMESTAMP), ("_delivery_seq", pa.int64()), ("_record", pa.string())]
+            + list(self.extra_columns.items())
+        )
+        self._version_index = self.fields.index(self.version)
+        positions = {kind: [i for i, (_, k) in enumerate(self.kinds) if k is kind] for kind in FieldKind}
+        (self._key_index,) = positions[FieldKind.KEY]
+        self._reference_fields = positions[FieldKind.REFERENCE]
+        self._json_fields = positions[FieldKind.JSON]
 
     @property
     def pending_rows(self) -> list[dict[str, Any]]:
-        return self._rows
+        names = [name for name, _ in self.columns]
+        return [dict(zip(names, row, strict=True)) for row in self._rows]
 
     @property
     def pending_dead_letters(self) -> list[dict[str, Any]]:
@@ -186,38 +217,64 @@ class Batch:
     def add(
         self,
         record: Any,
-        raw_text: str,
+        raw_text: str | None,
         location: str,
         delivered_at: datetime,
         delivery_seq: int,
         **extra: Any,
     ) -> bool:
-        """Land the record if it is landable, else dead-letter it. Returns whether it landed."""
+        """Land the record if it is landable, else dead-letter it. Returns whether it landed.
+
+        `raw_text` is the record as delivered (a settlement file's line); None when the record arrived
+        as JSON (the API's, the database's), whose raw text is then the record's own JSON."""
         if not isinstance(record, dict):
-            error = f"not a JSON object: {type(record).__name__}"
-            self.dead_letter(raw_text, location, error, delivered_at)
+            text = raw_text if raw_text is not None else _raw_json(record)
+            self.dead_letter(text, location, f"not a JSON object: {type(record).__name__}", delivered_at)
             return False
-        try:
-            parsed = self.model.model_validate(record)
-        except ValidationError as exc:
-            self.dead_letter(raw_text, location, describe(exc), delivered_at)
-            return False
-        unstorable = None if plainly_storable(raw_text) else unstorable_text(record)
-        if unstorable is not None:
-            self.dead_letter(raw_text, location, unstorable, delivered_at)
-            return False
-        row = {name: _column_text(getattr(parsed, name)) for name in self.fields}
-        version = row.get(self.version)
-        row["_version"] = version or ""
-        row["_version_at"] = parse_timestamp(version)
+        values = self._plain_values(record)
+        if values is None:
+            try:
+                parsed = self.model.model_validate(record)
+            except ValidationError as exc:
+                text = raw_text if raw_text is not None else _raw_json(record)
+                self.dead_letter(text, location, describe(exc), delivered_at)
+                return False
+            values = [_column_text(getattr(parsed, name)) for name in self.fields]
+        record_json = to_json(record)
+        if not plainly_storable(raw_text if raw_text is not None else record_json):
+            unstorable = unstorable_text(record)
+            if unstorable is not None:
+                text = raw_text if raw_text is not None else _raw_json(record)
+                self.dead_letter(text, location, unstorable, delivered_at)
+                return False
+        version = values[self._version_index]
+        version_at = parse_timestamp(version)
+        values.append(version or "")
+        values.append(version_at)
         if self.cursor_horizon is not None:
-            row[CURSOR_COLUMN] = cursor_value(row["_version_at"], self.cursor_horizon)
-        row["_delivered_at"] = delivered_at
-        row["_delivery_seq"] = delivery_seq
-        row["_record"] = json.dumps(record, default=str, ensure_ascii=False)
-        row.update(extra)
-        self._rows.append(row)
+            values.append(cursor_value(version_at, self.cursor_horizon))
+        values += (delivered_at, delivery_seq, record_json)
+        if self.extra_columns:
+            values += [extra.get(name) for name in self.extra_columns]
+        self._rows.append(tuple(values))
         return True
+
+    def _plain_values(self, record: dict[str, Any]) -> list[Any] | None:
+        """The fields of a record that needs no conversion (every field text or missing, the key plain
+        text, references short), as landed; None when the model must judge it."""
+        values = list(map(record.get, self.fields))
+        for index in self._json_fields:
+            if values[index] is not None:
+                values[index] = to_json(values[index], sort_keys=True)
+        if not set(map(type, values)) <= TEXT_TYPES:
+            return None
+        key = values[self._key_index]
+        if not key or len(key) > SHORT_KEY_CHARS or key != key.strip():
+            return None
+        for index in self._reference_fields:
+            if values[index] is not None and len(values[index]) > SHORT_KEY_CHARS:
+                return None
+        return values
 
     def dead_letter(self, raw_text: str, location: str, error: str, delivered_at: datetime) -> None:
         identity = raw_text if self.dead_letter_identity == "raw_text" else f"{location}\x00{raw_text}"
@@ -236,17 +293,27 @@ class Batch:
             }
         )
 
+    @property
+    def pending(self) -> int:
+        return len(self._rows) + len(self._dead)
+
+    def flush(self) -> Iterator[Any]:
+        """Hand the pending rows to dlt once there are `batch_rows` of them (see BATCH_ROWS)."""
+        self._report_progress()
+        if self.pending >= self.batch_rows:
+            yield from self.drain()
+
     def drain(self) -> Iterator[Any]:
         """Yield the landed rows as one Arrow table and the dead letters as another, then reset."""
-        HANDED_OVER[self.source] += len(self._rows) + len(self._dead)
-        records_extracted(f"{self.source}.{self.resource}", len(self._rows) + len(self._dead))
+        self._report_progress()
+        HANDED_OVER[self.source] += self.pending
         if self._rows:
             yield self._landed_table()
             self._landed_any = True
         if self._dead:
             yield self._dead_letter_table()
             self._dead_any = True
-        self._rows, self._dead = [], []
+        self._rows, self._dead, self._reported = [], [], 0
 
     def finish(self) -> Iterator[Any]:
         """Drain, then yield a zero-row table for each table that got no row, so both tables exist
@@ -258,6 +325,11 @@ class Batch:
         if not self._dead_any:
             yield self._dead_letter_table()
 
+    def _report_progress(self) -> None:
+        if self.pending > self._reported:
+            records_extracted(f"{self.source}.{self.resource}", self.pending - self._reported)
+            self._reported = self.pending
+
     def _cursor_fields(self) -> list[tuple[str, pa.DataType]]:
         return [] if self.cursor_horizon is None else [(CURSOR_COLUMN, TIMESTAMP)]
 
@@ -267,19 +339,18 @@ class Batch:
         return dlt.mark.with_hints(table, dead_letter_hints(), create_table_variant=True)
 
     def _landed_table(self) -> pa.Table:
-        schema = pa.schema(
-            [(name, pa.string()) for name in self.fields]
-            + [
-                ("_version", pa.string()),
-                ("_version_at", TIMESTAMP),
-                ("_delivered_at", TIMESTAMP),
-                ("_delivery_seq", pa.int64()),
-                ("_record", pa.string()),
-            ]
-            + self._cursor_fields()
-            + list(self.extra_columns.items())
+        schema = pa.schema(self.columns)
+        columns = list(zip(*self._rows, strict=True)) if self._rows else [()] * len(self.columns)
+        return pa.Table.from_arrays(
+            [pa.array(values, type=column.type) for values, column in zip(columns, schema, strict=True)],
+            schema=schema,
         )
-        return pa.Table.from_pylist(self._rows, schema=schema)
+
+
+def _raw_json(record: Any) -> str:
+    """The raw text of a record that arrived as JSON, for its dead letter: the same text, and so the same
+    dead letter id, as every earlier version of the loaders wrote (orjson's would differ in spacing)."""
+    return json.dumps(record, default=str, ensure_ascii=False)
 
 
 def plainly_storable(raw_text: str) -> bool:
@@ -338,7 +409,7 @@ def storable(text: str) -> str:
 def _column_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, default=str, ensure_ascii=False)
+    return to_json(value)
 
 
 def describe(exc: ValidationError) -> str:

@@ -173,10 +173,9 @@ def test_bad_api_bodies_land_or_are_dead_lettered_whole_and_nothing_is_lost(proj
 
     assert landed("strings_as_numbers", "customer_id") == "42"
     assert landed("strings_as_numbers", "updated_at") == "1709294400.5"
-    assert (
-        landed("long_decimals", "items")
-        == '[{"line": 1, "quantity": 2, "sku": "S", "unit_price": "19.900000000000000001"}]'
-    )
+    assert json.loads(landed("long_decimals", "items")) == [
+        {"line": 1, "quantity": 2, "sku": "S", "unit_price": "19.900000000000000001"}
+    ]
     assert landed("emoji", "status") == "paid 🛒🎉👨‍👩‍👧"
     assert landed("combining_marks", "status") == "pa\u0301i\u0308d\u20dd"
     assert landed("sql_values", "customer_id") == SQL

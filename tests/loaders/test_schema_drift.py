@@ -106,7 +106,7 @@ def test_values_that_change_type_between_loads_change_no_column(project: Project
     assert statuses == [
         ("o1", "paid"),
         ("o1", "5"),
-        ("o1", '{"code": "paid"}'),
+        ("o1", '{"code":"paid"}'),
         ("o2", "paid"),
         ("o2", '["paid"]'),
         ("o2", "true"),

@@ -148,7 +148,7 @@ def table_resource(
                     for row in chunk:
                         seq += 1
                         land_row(batch, dict(row), f"{name} row {seq}", delivered_at, seq)
-                    yield from batch.drain()
+                    yield from batch.flush()
         except sa.exc.SQLAlchemyError as exc:
             shown = engine.url.render_as_string(hide_password=True)
             raise AppDbError(f"app_db: reading {name} from {shown} failed: {_first_line(exc)} ({CHECK})") from None
@@ -158,12 +158,12 @@ def table_resource(
 
 
 def land_row(batch: Batch, record: dict[str, Any], location: str, delivered_at: datetime, seq: int) -> None:
-    raw = json.dumps(record, default=str, ensure_ascii=False)
     undecodable = [f"{column}: {value.error}" for column, value in record.items() if isinstance(value, UndecodableText)]
     if undecodable:
+        raw = json.dumps(record, default=str, ensure_ascii=False)
         batch.dead_letter(raw, location, "; ".join(undecodable), delivered_at)
         return
-    batch.add(record, raw, location, delivered_at, seq)
+    batch.add(record, None, location, delivered_at, seq)
 
 
 def changed_rows_query(table: sa.Table, key: str, since: datetime | None, until: datetime | None = None) -> sa.Select:

@@ -124,7 +124,7 @@ def read_file(
                 delivery_seq=first_seq + record.line,
                 _source_file=delivery.name,
             )
-    yield from batch.drain()
+    yield from batch.flush()
     return last_line
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +10,7 @@ import dlt
 
 from loaders.records import Order
 from loaders.sources.landing import Batch, as_window, raw_table_hints, source_cursor
-from loaders.sources.shop_api.helpers import RetryPolicy, make_client, order_pages
+from loaders.sources.shop_api.helpers import RetryPolicy, make_client, order_pages, read_ahead
 from loaders.sources.shop_api.settings import (
     FUTURE_VERSION_TOLERANCE_SECONDS,
     LATE_VERSION_LAG_SECONDS,
@@ -58,12 +57,11 @@ def shop_api(
         horizon = delivered_at + timedelta(seconds=FUTURE_VERSION_TOLERANCE_SECONDS)
         batch = Batch(SOURCE, "orders", Order, key="id", cursor_horizon=horizon)
         seq = 0
-        for number, records in enumerate(order_pages(client, updated.start_value, page_size), start=1):
+        for number, records in enumerate(read_ahead(order_pages(client, updated.start_value, page_size)), start=1):
             for position, record in enumerate(records):
                 seq += 1
-                raw = json.dumps(record, default=str, ensure_ascii=False)
-                batch.add(record, raw, f"page {number} item {position}", delivered_at, seq)
-            yield from batch.drain()
+                batch.add(record, None, f"page {number} item {position}", delivered_at, seq)
+            yield from batch.flush()
             if window is not None and past_window(records, window.end):
                 break  # the API has no upper bound; what follows is later still
         yield from batch.finish()

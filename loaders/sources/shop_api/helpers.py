@@ -11,8 +11,11 @@ response body.
 
 from __future__ import annotations
 
+import contextvars
 import json
+import queue
 import random
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -211,6 +214,56 @@ def order_pages(client: RESTClient, since: datetime | None, page_size: int) -> I
             yield list(page)
     except HTTPError as exc:
         raise ShopApiError(describe_http_error(exc.response)) from None
+
+
+READ_AHEAD_PAGES = 2
+
+
+def read_ahead(pages: Iterator[list[Any]], depth: int = READ_AHEAD_PAGES) -> Iterator[list[Any]]:
+    """The pages, fetched by a thread of their own up to `depth` pages ahead of the caller, so that the
+    wait for the server's next page overlaps landing this one. The thread runs in a copy of the
+    caller's context (the run id its log events carry); whatever it raises is raised here, at the page
+    where it happened; when the caller stops early (a backfill window's end, an error downstream) the
+    thread stops after the request in flight."""
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stopped = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stopped.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                if not put(("page", page)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the caller, raised there
+            put(("error", exc))
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(fetch,), name="shop_api-read-ahead")
+    thread.daemon = True
+    thread.start()
+    try:
+        while True:
+            what, item = handoff.get()
+            if what == "end":
+                return
+            if what == "error":
+                raise item
+            yield item
+    finally:
+        stopped.set()
+        thread.join()
 
 
 def orders_page(response: Response) -> dict[str, Any] | None:
