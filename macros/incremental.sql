@@ -40,19 +40,27 @@
     {{ pending_ids(unconsumed_batches_query(producer)) }}
 {%- endmacro %}
 
-{#- The load ids of a dlt source this model has not consumed yet, plus the newest `lookback_loads` it
-    has consumed (the safety margin; see dbt_project.yml), as the list inside `x in (...)`. -#}
+{#- The load ids of a dlt source this model has not consumed yet, as the list inside `x in (...)`. -#}
 {% macro unconsumed_loads(source_name) -%}
-    {%- set producer = 'raw_' ~ source_name -%}
-    {%- set query -%}
-    {{ unconsumed_batches_query(producer) }}
-    {%- if var('lookback_loads') | int > 0 %}
-    union all
-    select lookback.batch_id
-    from ({{ consumed_batches(producer) }} order by batch_id desc limit {{ var('lookback_loads') | int }}) as lookback
+    {{ pending_ids(unconsumed_batches_query('raw_' ~ source_name)) }}
+{%- endmacro %}
+
+{#- The safety margin (see dbt_project.yml), appended to a query of the keys landed in unconsumed loads:
+    `union` the keys of the newest `lookback_versions` versions (by delivery) of the newest load of
+    `source_name` this model has already consumed. Bounded by versions, not loads: after a first load
+    of the whole history, the newest load is the whole history. -#}
+{% macro lookback_keys(relation, key, source_name) -%}
+    {%- set versions = var('lookback_versions') | int -%}
+    {%- if versions > 0 %}
+    union
+    select lookback.{{ key }}
+    from (
+        select {{ key }} from {{ relation }}
+        where load_id in ({{ pending_ids(consumed_batches('raw_' ~ source_name) ~ ' order by batch_id desc limit 1') }})
+        order by delivery_seq desc
+        limit {{ versions }}
+    ) as lookback
     {%- endif %}
-    {%- endset -%}
-    {{ pending_ids(query) }}
 {%- endmacro %}
 
 {#- The ids `query` returns, resolved when the model is rendered and written as literals (`null` when

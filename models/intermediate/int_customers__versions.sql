@@ -17,9 +17,10 @@ with
 
 affected_keys as (
 
-    -- customers with a version in a load this model has not consumed
+    -- customers with a version in a load this model has not consumed, and the lookback's
     select customer_id from {{ ref('stg_app_db__customers') }}
     where load_id in ({{ unconsumed_loads('app_db') }})
+    {{ lookback_keys(ref('stg_app_db__customers'), 'customer_id', 'app_db') }}
 
 ),
 {%- endif %}

@@ -17,9 +17,10 @@ with
 
 landed as (
 
-    -- orders with a version in a load this model has not consumed
+    -- orders with a version in a load this model has not consumed, and the lookback's
     select order_id from {{ ref('stg_shop_api__orders') }}
     where load_id in ({{ unconsumed_loads('shop_api') }})
+    {{ lookback_keys(ref('stg_shop_api__orders'), 'order_id', 'shop_api') }}
 
 ),
 

@@ -17,9 +17,10 @@ with
 
 landed as (
 
-    -- payments with a version in a load this model has not consumed
+    -- payments with a version in a load this model has not consumed, and the lookback's
     select payment_id from {{ ref('stg_payments_files__payments') }}
     where load_id in ({{ unconsumed_loads('payments_files') }})
+    {{ lookback_keys(ref('stg_payments_files__payments'), 'payment_id', 'payments_files') }}
 
 ),
 

@@ -17,9 +17,10 @@ with
 
 affected_keys as (
 
-    -- products with a version in a load this model has not consumed
+    -- products with a version in a load this model has not consumed, and the lookback's
     select sku from {{ ref('stg_app_db__products') }}
     where load_id in ({{ unconsumed_loads('app_db') }})
+    {{ lookback_keys(ref('stg_app_db__products'), 'sku', 'app_db') }}
 
 ),
 {%- endif %}

@@ -115,7 +115,7 @@ def test_any_sequence_of_invocations_converges(fresh_warehouses, tmp_path_factor
                         "test",
                         "unit_test",
                         "--vars",
-                        "{lookback_loads: 0}",
+                        "{lookback_versions: 0}",
                     ],
                 )
                 assert outcome.returncode == 0, outcome.statuses

@@ -17,7 +17,7 @@ def test_late_version_within_six_hours_is_not_missed(project) -> None:
     # served after the 18:00 version, although 5 h older: clock skew between the service's shards
     project.api_store.add(order("o3", updated_at="2024-03-01T13:00:00Z"))
     project.api_store.add(order("o1", updated_at="2024-03-01T12:30:00Z", status="shipped"))
-    project.run(lookback_loads=0)
+    project.run(lookback_versions=0)
 
     orders = project.canonical("orders")
     assert set(orders) == {("o1",), ("o2",), ("o3",)}
@@ -43,7 +43,7 @@ def test_redelivered_file_replaces_the_versions_it_corrects(project) -> None:
         ],
         delivered(3),
     )
-    project.run(lookback_loads=0)
+    project.run(lookback_versions=0)
 
     payments = project.canonical("payments")
     assert payments[("p1",)][2] == Decimal("25.00")
@@ -97,7 +97,7 @@ def test_late_file_changes_daily_revenue_of_an_old_date(project) -> None:
         ],
         delivered(10),
     )
-    project.run(lookback_loads=0)
+    project.run(lookback_versions=0)
 
     revenue = project.canonical("daily_revenue")
     assert revenue[(date(2024, 2, 15), "EUR")][2:] == (1, Decimal("3.50"), Decimal("0.00"), Decimal("3.50"))

@@ -18,7 +18,7 @@ def test_order_and_payment_waiting_for_a_late_customer_are_released(project) -> 
     # only the customer arrives; the order and the payment are not landed again, and nothing looks back
     project.app_db.upsert_customer(**customer("c_late", updated_at="2024-03-02 09:00:00"))
     project.load("app_db")
-    project.build(lookback_loads=0)
+    project.build(lookback_versions=0)
 
     assert ("o_wait",) in project.canonical("orders")
     assert ("o_wait", 1) in project.canonical("order_items")
@@ -38,7 +38,7 @@ def test_payment_leaves_canonical_when_its_order_changes_currency(project) -> No
 
     project.api_store.add(order("o1", updated_at="2024-03-01T15:00:00Z", currency="USD"))
     project.load("shop_api")
-    project.build(lookback_loads=0)
+    project.build(lookback_versions=0)
 
     assert ("p1",) not in project.canonical("payments")
     assert project.open_quarantine("payments") == {"p1": ("2024-03-01T12:30:00Z", "currency_mismatch")}

@@ -1,7 +1,7 @@
 """Contract 2.1 "a function of the landed data", over a multi-day simulated story.
 
 Five simulated days (late versions, late and re-delivered files, damaged rows, late customers, invalid
-records, API faults), one `elt run` per day with no lookback (`lookback_loads: 0`) so the incremental
+records, API faults), one `elt run` per day with no lookback (`lookback_versions: 0`) so the incremental
 path alone does the work; then `dbt build --full-refresh` must leave the canonical tables and the open quarantine rows
 exactly as the incremental runs left them, and every landed version must be accounted for.
 """
@@ -42,7 +42,7 @@ def test_story_incremental_runs_equal_a_full_refresh(warehouse, tmp_path, monkey
         summaries = []
         for day in range(1, DAYS + 1):
             summaries.append(generate(project.root, STORY, through_day=day))
-            project.run(lookback_loads=0)
+            project.run(lookback_versions=0)
 
         story = summaries[-1]
         assert story.late_versions and story.late_files and story.redelivered_files and story.invalid_records

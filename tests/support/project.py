@@ -111,17 +111,17 @@ class Project:
         assert not failed, failed
         return outcomes
 
-    def build(self, *args: str, lookback_loads: int = 0) -> DbtOutcome:
+    def build(self, *args: str, lookback_versions: int = 0) -> DbtOutcome:
         """`dbt build`; with no safety margin unless asked, because no promise may rest on it."""
-        extra = [*args, "--vars", f"{{lookback_loads: {lookback_loads}}}"]
+        extra = [*args, "--vars", f"{{lookback_versions: {lookback_versions}}}"]
         outcome = run_dbt(self.settings, ["build", "--exclude-resource-type", "unit_test", *extra])
         assert outcome.returncode == 0, f"dbt build failed: {outcome.statuses}"
         return outcome
 
-    def run(self, *, lookback_loads: int = 0) -> None:
+    def run(self, *, lookback_versions: int = 0) -> None:
         """Load every source, then build: what `elt run` does."""
         self.load()
-        self.build(lookback_loads=lookback_loads)
+        self.build(lookback_versions=lookback_versions)
 
     def elt_run(self) -> tuple[ExitCode, str]:
         return elt_run(self.settings, SOURCES, [])
