@@ -63,3 +63,21 @@ def test_token_is_absent_from_a_successful_run_output(project) -> None:
     assert proc.returncode == ExitCode.OK, proc.stdout + proc.stderr[-2000:]
     assert proc.stdout.startswith("elt run ok: shop_api extracted=2 landed=2 dead_lettered=0;")
     assert project.token not in proc.stdout + proc.stderr
+
+
+def test_records_without_a_version_are_taken_once_not_on_every_run(project) -> None:
+    """The API serves a record without a parseable `updated_at` whatever `updated_since` says: the loader
+    takes it once (landed or dead-lettered) and then skips it unchanged; a changed one is taken again."""
+    project.api_store.add_many(
+        [order("o_versioned"), order("o_unversioned", updated_at=None), order(None, updated_at="yesterday")]
+    )
+    (first,) = project.load("shop_api")
+    (second,) = project.load("shop_api")
+    project.api_store.add(order("o_unversioned", updated_at=None, status="shipped"))
+    (third,) = project.load("shop_api")
+
+    assert (first.extracted, first.landed, first.dead_lettered) == (3, 2, 1)
+    assert (second.extracted, second.dead_lettered) == (1, 0)  # o_versioned, re-read within the lag
+    assert (third.extracted, third.dead_lettered) == (2, 0)  # and the changed record
+    statuses = project.query("select status from raw_shop_api.orders where id = 'o_unversioned'")
+    assert statuses == [("shipped",)]  # the same (key, version ''): the change replaced it

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from loaders.records import Customer, Product, SourceRecord
 from loaders.sources.app_db.settings import CHUNK_SIZE, COMMIT_LAG_SECONDS, FUTURE_VERSION_TOLERANCE_SECONDS
-from loaders.sources.landing import Batch, Window, as_window, raw_table_hints, source_cursor
+from loaders.sources.landing import Batch, TakenWithoutVersion, Window, as_window, raw_table_hints, source_cursor
 
 SOURCE = "app_db"
 TABLES: dict[str, tuple[type[SourceRecord], str]] = {
@@ -143,11 +143,15 @@ def table_resource(
                 result = conn.execution_options(stream_results=True).execute(
                     changed_rows_query(table, key, updated.start_value, updated.end_value)
                 )
+                # rows whose updated_at is NULL are read every time: taken once
+                taken = TakenWithoutVersion(dlt.current.resource_state()) if window is None else None
                 seq = 0
                 for chunk in result.mappings().partitions(chunk_size):
                     for row in chunk:
                         seq += 1
-                        land_row(batch, dict(row), f"{name} row {seq}", delivered_at, seq)
+                        record = dict(row)
+                        if taken is None or taken.is_new(record):
+                            land_row(batch, record, f"{name} row {seq}", delivered_at, seq)
                     yield from batch.flush()
         except sa.exc.SQLAlchemyError as exc:
             shown = engine.url.render_as_string(hide_password=True)

@@ -9,7 +9,7 @@ from typing import Any
 import dlt
 
 from loaders.records import Order
-from loaders.sources.landing import Batch, as_window, raw_table_hints, source_cursor
+from loaders.sources.landing import Batch, TakenWithoutVersion, as_window, raw_table_hints, source_cursor
 from loaders.sources.shop_api.helpers import RetryPolicy, make_client, order_pages, read_ahead
 from loaders.sources.shop_api.settings import (
     FUTURE_VERSION_TOLERANCE_SECONDS,
@@ -56,11 +56,14 @@ def shop_api(
         delivered_at = datetime.now(UTC)
         horizon = delivered_at + timedelta(seconds=FUTURE_VERSION_TOLERANCE_SECONDS)
         batch = Batch(SOURCE, "orders", Order, key="id", cursor_horizon=horizon)
+        # served on every read: taken once (a backfill's window leaves them out anyway)
+        taken = TakenWithoutVersion(dlt.current.resource_state()) if window is None else None
         seq = 0
         for number, records in enumerate(read_ahead(order_pages(client, updated.start_value, page_size)), start=1):
             for position, record in enumerate(records):
                 seq += 1
-                batch.add(record, None, f"page {number} item {position}", delivered_at, seq)
+                if taken is None or taken.is_new(record):
+                    batch.add(record, None, f"page {number} item {position}", delivered_at, seq)
             yield from batch.flush()
             if window is not None and past_window(records, window.end):
                 break  # the API has no upper bound; what follows is later still
