@@ -10,8 +10,8 @@ binaries):
    tables and `_dlt_loads` exactly as in production;
 2. the raw history, bulk-inserted with SQL in a few large statements, shaped like the real rows (every
    column of the real tables, checked against information_schema), spread over `--history-loads`
-   synthetic completed loads (one a "day", each about 1 % of the rows, like a daily run's loads); on PostgreSQL the raw indexes the
-   harness creates after a load (`loaders.indexes.ensure_raw_indexes`) and fresh statistics;
+   synthetic completed loads (one a "day", each about 1 % of the rows, like a daily run's loads); on
+   PostgreSQL the raw indexes the harness creates after a load (`loaders.indexes.ensure_raw_indexes`) and fresh statistics;
 3. `dbt build --full-refresh` (the first build);
 4. one new completed load per source holding a 1 % change (new versions of 1 % of the orders, half
    later and half late, 1 % of the customers, 1 % of the payments, a few new orders and their
@@ -1349,7 +1349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--target", choices=("duckdb", "postgres", "both"), default="both")
     parser.add_argument("--history-loads", type=int, default=100, help="synthetic completed loads the history spans")
-    parser.add_argument("--lookback-versions", type=int, default=None, help="dbt var lookback_versions (project default)")
+    parser.add_argument(
+        "--lookback-versions", type=int, default=None, help="dbt var lookback_versions (project default)"
+    )
     parser.add_argument("--project-dir", help="another copy of the dbt project (ELT_PROJECT_DIR), to try a change")
     parser.add_argument(
         "--compare-project",
