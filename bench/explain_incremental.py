@@ -11,7 +11,8 @@ binaries):
 2. the raw history, bulk-inserted with SQL in a few large statements, shaped like the real rows (every
    column of the real tables, checked against information_schema), spread over `--history-loads`
    synthetic completed loads (one a "day", each about 1 % of the rows, like a daily run's loads); on
-   PostgreSQL the raw indexes the harness creates after a load (`loaders.indexes.ensure_raw_indexes`) and fresh statistics;
+   PostgreSQL the raw indexes the harness creates after a load (`loaders.indexes.ensure_raw_indexes`)
+   and fresh statistics;
 3. `dbt build --full-refresh` (the first build);
 4. one new completed load per source holding a 1 % change (new versions of 1 % of the orders, half
    later and half late, 1 % of the customers, 1 % of the payments, a few new orders and their
