@@ -75,8 +75,13 @@ class LoadReport:
 
 def destination(settings: Settings) -> Any:
     if settings.target == "duckdb":
+        from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-        return dlt.destinations.duckdb(credentials=str(settings.duckdb_path))
+        credentials = DuckDbCredentials(
+            str(settings.duckdb_path), global_config={"memory_limit": settings.duckdb_memory_limit}
+        )
+        return dlt.destinations.duckdb(credentials=credentials)
     return dlt.destinations.postgres(credentials=settings.postgres.dlt_credentials())
 
 

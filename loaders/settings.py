@@ -11,6 +11,7 @@ import argparse
 import contextvars
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -119,14 +120,23 @@ class PostgresSettings(EnvironmentSettings):
         }
 
 
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"  # the same default in profiles.yml
+MEMORY_SIZE = r"\d+(\.\d+)?\s*([KMGT]i?B|B|%)"
+"""A size as DuckDB's `memory_limit` reads it: `512MB`, `2GiB`, `50%`."""
+
+
 class Settings(EnvironmentSettings):
-    """The harness's settings, from `ELT_*` variables (ELT_TARGET, ELT_DUCKDB_PATH, ELT_PROJECT_DIR,
+    """The harness's settings, from `ELT_*` variables (ELT_TARGET, ELT_DUCKDB_PATH, ELT_DUCKDB_MEMORY_LIMIT,
+    ELT_PROJECT_DIR,
     ELT_STATE_DIR, ELT_MAX_DEAD_LETTER_RATE, ELT_MAX_NEW_QUARANTINE) and libpq's `PG*`."""
 
     model_config = SettingsConfigDict(env_prefix="ELT_")
 
     target: Target = "duckdb"
     duckdb_path: Path = PROJECT_DIR / "warehouse.duckdb"
+    # The most memory DuckDB takes in each process (the loaders', dbt's); beyond it DuckDB spills to disk.
+    # Its own default is 80 % of the machine, which made every process's peak grow with the data.
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     project_dir: Path = PROJECT_DIR  # another copy of the dbt project (a fork's, a test's)
     # dlt's local working folder (pending load packages live here between a crash and the resume).
@@ -141,6 +151,13 @@ class Settings(EnvironmentSettings):
     @classmethod
     def absolute(cls, path: Path) -> Path:
         return path.resolve()
+
+    @field_validator("duckdb_memory_limit", mode="after")
+    @classmethod
+    def memory_size(cls, value: str) -> str:
+        if re.fullmatch(MEMORY_SIZE, value.strip(), flags=re.IGNORECASE) is None:
+            raise ValueError(f"{value!r} is not a size such as 512MB, 2GiB or 50%")
+        return value.strip()
 
     @field_validator("max_dead_letter_rate", mode="before")
     @classmethod
@@ -184,7 +201,11 @@ class Settings(EnvironmentSettings):
 
     def dbt_env(self) -> dict[str, str]:
         """What `profiles.yml` reads; the harness passes it to the dbt subprocess."""
-        env = {"ELT_TARGET": self.target, "ELT_DUCKDB_PATH": str(self.duckdb_path)}
+        env = {
+            "ELT_TARGET": self.target,
+            "ELT_DUCKDB_PATH": str(self.duckdb_path),
+            "ELT_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+        }
         if self.target == "postgres":
             pg = self.postgres
             env.update(
