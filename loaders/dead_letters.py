@@ -321,7 +321,7 @@ def reland(settings: Settings, source: str, batches: list[tuple[Landing, Batch]]
     """Merge the batches' rows into the source's raw tables with the loader's hints; the load id."""
     import dlt
 
-    from loaders.pipelines import destination, raw_dataset
+    from loaders.pipelines import destination, loader_file_format, raw_dataset
     from loaders.sources.landing import raw_table_hints
 
     name = replay_pipeline_name(source)
@@ -337,7 +337,7 @@ def reland(settings: Settings, source: str, batches: list[tuple[Landing, Batch]]
         dlt.resource(list(batch.drain()), name=landing.resource, **raw_table_hints(landing.key))
         for landing, batch in batches
     ]
-    info = pipe.run(resources)
+    info = pipe.run(resources, loader_file_format=loader_file_format(settings))
     return info.loads_ids[-1]
 
 

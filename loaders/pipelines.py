@@ -85,6 +85,36 @@ def destination(settings: Settings) -> Any:
     return dlt.destinations.postgres(credentials=settings.postgres.dlt_credentials())
 
 
+def _adbc_skips_empty_files() -> None:
+    """dlt 1.31's ADBC copy job fails on a Parquet file of zero rows ("Must pass schema, or at least one
+    RecordBatch"), and the loaders yield one for a table that got no row, so that the table exists
+    (landing.Batch.finish). Such a file has nothing to copy: the job is done without calling the driver."""
+    import pyarrow.parquet as pq
+    from dlt.destinations._adbc_jobs import AdbcParquetCopyJob
+
+    if getattr(AdbcParquetCopyJob.run, "skips_empty_files", False):
+        return
+    copy = AdbcParquetCopyJob.run
+
+    def run(self: AdbcParquetCopyJob) -> None:
+        if pq.ParquetFile(self._file_path).metadata.num_rows > 0:
+            copy(self)
+
+    run.skips_empty_files = True  # type: ignore[attr-defined]
+    AdbcParquetCopyJob.run = run  # type: ignore[method-assign]
+
+
+def loader_file_format(settings: Settings) -> str | None:
+    """How landed Arrow tables travel to the warehouse. DuckDB reads dlt's Parquet files itself. On
+    PostgreSQL dlt would rewrite every Parquet file as CSV or INSERT statements in its normalize step (3.8 s
+    of 8.1 s for 100,000 orders); with the ADBC driver installed (a dependency) it copies the Parquet
+    in as it is (the whole load 4.5 s)."""
+    if settings.target != "postgres":
+        return None
+    _adbc_skips_empty_files()
+    return "parquet"
+
+
 def raw_dataset(source: str) -> str:
     return f"raw_{source}"
 
@@ -141,7 +171,7 @@ def _run(settings: Settings, source: str) -> LoadReport:
         resumed_counts = package_counts(pipe, resumed_ids)
         step = "run"
         HANDED_OVER.pop(source, None)
-        pipe.run(SOURCES[source]())
+        pipe.run(SOURCES[source](), loader_file_format=loader_file_format(settings))
         handed_over = HANDED_OVER.pop(source, 0)
         new_ids = _trace_load_ids(pipe)
         new_counts = package_counts(pipe, new_ids)
@@ -246,7 +276,10 @@ def load_window(
     """
     shutil.rmtree(settings.pipelines_dir() / backfill_pipeline_name(source, slot), ignore_errors=True)
     pipe = backfill_pipeline(settings, source, slot)
-    pipe.extract(SOURCES[source](start=start, end=end).clone(with_name=backfill_schema_name(source)))
+    pipe.extract(
+        SOURCES[source](start=start, end=end).clone(with_name=backfill_schema_name(source)),
+        loader_file_format=loader_file_format(settings),
+    )
     normalized = pipe.normalize()
     with load_lock():
         loaded = pipe.load()
