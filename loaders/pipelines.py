@@ -85,33 +85,39 @@ def destination(settings: Settings) -> Any:
     return dlt.destinations.postgres(credentials=settings.postgres.dlt_credentials())
 
 
-def _adbc_skips_empty_files() -> None:
-    """dlt 1.31's ADBC copy job fails on a Parquet file of zero rows ("Must pass schema, or at least one
-    RecordBatch"), and the loaders yield one for a table that got no row, so that the table exists
-    (landing.Batch.finish). Such a file has nothing to copy: the job is done without calling the driver."""
+def _adbc_copies_row_group_by_row_group() -> None:
+    """Two amendments to dlt 1.31's ADBC copy of a Parquet file into PostgreSQL:
+
+    - it hands the driver the whole file, which reads it into memory at once (1.1 GB of the loaders'
+      peak at 1M orders, 0.35 GB without ADBC); copied row group by row group (the loaders' 25,000-row
+      tables, landing.BATCH_ROWS), in the same transaction, as dlt already does for SQL Server, the
+      memory stays that of one row group;
+    - it fails on a file of zero rows ("Must pass schema, or at least one RecordBatch"), which the
+      loaders yield so that a table exists (landing.Batch.finish): such a file has nothing to copy."""
     import pyarrow.parquet as pq
-    from dlt.destinations._adbc_jobs import AdbcParquetCopyJob
+    from dlt.destinations.impl.postgres.postgres import PostgresParquetCopyJob
 
-    if getattr(AdbcParquetCopyJob.run, "skips_empty_files", False):
+    if getattr(PostgresParquetCopyJob.run, "skips_empty_files", False):
         return
-    copy = AdbcParquetCopyJob.run
+    PostgresParquetCopyJob._ingest_per_rowgroup = True
+    copy = PostgresParquetCopyJob.run
 
-    def run(self: AdbcParquetCopyJob) -> None:
+    def run(self: PostgresParquetCopyJob) -> None:
         if pq.ParquetFile(self._file_path).metadata.num_rows > 0:
             copy(self)
 
     run.skips_empty_files = True  # type: ignore[attr-defined]
-    AdbcParquetCopyJob.run = run  # type: ignore[method-assign]
+    PostgresParquetCopyJob.run = run  # type: ignore[method-assign]
 
 
 def loader_file_format(settings: Settings) -> str | None:
     """How landed Arrow tables travel to the warehouse. DuckDB reads dlt's Parquet files itself. On
     PostgreSQL dlt would rewrite every Parquet file as CSV or INSERT statements in its normalize step (3.8 s
     of 8.1 s for 100,000 orders); with the ADBC driver installed (a dependency) it copies the Parquet
-    in as it is (the whole load 4.5 s)."""
+    in as it is (the whole load 4.5 s), amended as `_adbc_copies_row_group_by_row_group` says."""
     if settings.target != "postgres":
         return None
-    _adbc_skips_empty_files()
+    _adbc_copies_row_group_by_row_group()
     return "parquet"
 
 

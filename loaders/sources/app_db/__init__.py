@@ -173,8 +173,8 @@ def land_row(batch: Batch, record: dict[str, Any], location: str, delivered_at: 
 def changed_rows_query(table: sa.Table, key: str, since: datetime | None, until: datetime | None = None) -> sa.Select:
     """Every column as text (the value as stored, bad ones included), rows changed since the cursor.
 
-    Rows whose `updated_at` is NULL are always read: they cannot be placed on the cursor, and
-    re-reading them merges onto themselves. With `until` (a backfill's window end, excluded) only rows
+    Rows whose `updated_at` is NULL are always read: they cannot be placed on the cursor (the loader
+    takes each once, see `landing.TakenWithoutVersion`). With `until` (a backfill's window end, excluded) only rows
     changed before it are read; the window's cursor leaves out the NULL ones.
     """
     query = sa.select(*(sa.cast(column, sa.String).label(column.name) for column in table.columns))
