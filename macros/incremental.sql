@@ -63,6 +63,17 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- Take the writer lock in the transaction dbt renders the model in, before the first read the model
+    makes while it is rendered: a read before it (a seed, a table of ops) holds that table while the lock
+    is awaited, and a writer holding the lock that then rewrites the table (`dbt seed` beside it) would
+    wait on this one: a deadlock, which PostgreSQL breaks by failing one of them. -#}
+{% macro hold_writer_lock() -%}
+    {%- set lock = serialize_writers() | trim -%}
+    {%- if lock -%}
+        {%- do run_query(lock) -%}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The ids `query` returns, resolved when the model is rendered and written as literals (`null` when
     there are none): the planner then estimates them and serves them from an index, where it assumes a
     `not in (subquery)` keeps half the loads and scans the raw history. The writer lock is taken first:
@@ -73,10 +84,7 @@
     {%- if not execute -%}
         {{ return(query) }}  {#- parsing: never run, dbt only records the refs -#}
     {%- endif -%}
-    {%- set lock = serialize_writers() | trim -%}
-    {%- if lock -%}
-        {%- do run_query(lock) -%}
-    {%- endif -%}
+    {%- do hold_writer_lock() -%}
     {%- set ids = run_query(query).columns[0].values() | map('string') | sort -%}
     {%- if ids | length == 0 -%}
     null
@@ -140,6 +148,7 @@
     {%- set fingerprint = "md5('" ~ local_md5(rules_text) ~ "' || '|' || " ~ (parts | join(" || '|' || ")) ~ ")" -%}
     {%- set result = {'fingerprint': fingerprint, 'changed': false} -%}
     {%- if execute and is_incremental() -%}
+        {%- do hold_writer_lock() -%}
         {%- set current = run_query("select " ~ fingerprint).columns[0].values()[0] -%}
         {%- set stored = run_query(
             "select rules_fingerprint from ops.dbt_batches where producer = '" ~ model.name
