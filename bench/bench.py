@@ -402,9 +402,9 @@ TARGETS: tuple[tuple[str, str, str], ...] = (
 
 
 def target_rows(results: list[Result], targets: list[str], orders: int) -> list[str]:
-    """The issue's targets beside this run's figures (the 1 % and no-change bounds are set for 10 M and
+    """The performance targets beside this run's figures (the 1 % and no-change bounds are set for 10 M and
     1 M orders; at another scale the row says how far this scale is from them, not a verdict)."""
-    lines = ["| target (issue 8) | bound | " + " | ".join(targets) + " |", "|---|---|" + "---|" * len(targets)]
+    lines = ["| target | bound | " + " | ".join(targets) + " |", "|---|---|" + "---|" * len(targets)]
     for prefix, comparison, bound in TARGETS:
         cells = []
         for target in targets:
@@ -449,7 +449,7 @@ def markdown(results: list[Result], notes: list[str], orders: int, started: str,
         "",
         *target_rows(results, targets, orders),
         "",
-        "The issue sets the 1 % change bound at 10 M orders and the no-change bound at 1 M; at another scale "
+        "The 1 % change bound is set at 10 M orders and the no-change bound at 1 M; at another scale "
         "those rows show where this scale stands, not a verdict.",
     ]
     lines += ["", "| measurement | scale | unit | " + " | ".join(targets) + " | reference |"]
