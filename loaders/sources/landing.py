@@ -160,15 +160,13 @@ class TakenWithoutVersion:
         self._digests: list[str] = state.setdefault(self.STATE_KEY, [])
         self._known = set(self._digests)
         self.version = version
-        self.skipped = 0
 
     def is_new(self, record: Any) -> bool:
-        """False for a record without a version that was taken before (count it in `skipped`)."""
+        """False for a record without a version that was taken before, unchanged."""
         if isinstance(record, dict) and parse_timestamp(record.get(self.version)) is not None:
             return True
         digest = hashlib.sha256(_raw_json(record).encode(errors="surrogatepass")).hexdigest()[:16]
         if digest in self._known:
-            self.skipped += 1
             return False
         self._known.add(digest)
         self._digests.append(digest)
