@@ -127,8 +127,7 @@ MEMORY_SIZE = r"\d+(\.\d+)?\s*([KMGT]i?B|B|%)"
 
 class Settings(EnvironmentSettings):
     """The harness's settings, from `ELT_*` variables (ELT_TARGET, ELT_DUCKDB_PATH, ELT_DUCKDB_MEMORY_LIMIT,
-    ELT_PROJECT_DIR,
-    ELT_STATE_DIR, ELT_MAX_DEAD_LETTER_RATE, ELT_MAX_NEW_QUARANTINE) and libpq's `PG*`."""
+    ELT_PROJECT_DIR, ELT_STATE_DIR, ELT_MAX_DEAD_LETTER_RATE, ELT_MAX_NEW_QUARANTINE) and libpq's `PG*`."""
 
     model_config = SettingsConfigDict(env_prefix="ELT_")
 

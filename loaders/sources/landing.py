@@ -165,7 +165,7 @@ class TakenWithoutVersion:
         """False for a record without a version that was taken before, unchanged."""
         if isinstance(record, dict) and parse_timestamp(record.get(self.version)) is not None:
             return True
-        digest = hashlib.sha256(_raw_json(record).encode(errors="surrogatepass")).hexdigest()[:16]
+        digest = hashlib.sha256(raw_json(record).encode(errors="surrogatepass")).hexdigest()[:16]
         if digest in self._known:
             return False
         self._known.add(digest)
@@ -256,25 +256,19 @@ class Batch:
         `raw_text` is the record as delivered (a settlement file's line); None when the record arrived
         as JSON (the API's, the database's), whose raw text is then the record's own JSON."""
         if not isinstance(record, dict):
-            text = raw_text if raw_text is not None else _raw_json(record)
-            self.dead_letter(text, location, f"not a JSON object: {type(record).__name__}", delivered_at)
-            return False
+            return self._refuse(record, raw_text, location, f"not a JSON object: {type(record).__name__}", delivered_at)
         values = self._plain_values(record)
         if values is None:
             try:
                 parsed = self.model.model_validate(record)
             except ValidationError as exc:
-                text = raw_text if raw_text is not None else _raw_json(record)
-                self.dead_letter(text, location, describe(exc), delivered_at)
-                return False
+                return self._refuse(record, raw_text, location, describe(exc), delivered_at)
             values = [_column_text(getattr(parsed, name)) for name in self.fields]
         record_json = to_json(record)
         if not plainly_storable(raw_text if raw_text is not None else record_json):
             unstorable = unstorable_text(record)
             if unstorable is not None:
-                text = raw_text if raw_text is not None else _raw_json(record)
-                self.dead_letter(text, location, unstorable, delivered_at)
-                return False
+                return self._refuse(record, raw_text, location, unstorable, delivered_at)
         version = values[self._version_index]
         version_at = parse_timestamp(version)
         values.append(version or "")
@@ -286,6 +280,11 @@ class Batch:
             values += [extra.get(name) for name in self.extra_columns]
         self._rows.append(tuple(values))
         return True
+
+    def _refuse(self, record: Any, raw_text: str | None, location: str, error: str, delivered_at: datetime) -> bool:
+        """Dead-letter a record `add` cannot land, under its raw text (its JSON when it arrived as JSON)."""
+        self.dead_letter(raw_json(record) if raw_text is None else raw_text, location, error, delivered_at)
+        return False
 
     def _plain_values(self, record: dict[str, Any]) -> list[Any] | None:
         """The fields of a record that needs no conversion (every field text or missing, the key plain
@@ -375,7 +374,7 @@ class Batch:
         )
 
 
-def _raw_json(record: Any) -> str:
+def raw_json(record: Any) -> str:
     """The raw text of a record that arrived as JSON, for its dead letter: the same text, and so the same
     dead letter id, as every earlier version of the loaders wrote (orjson's would differ in spacing)."""
     return json.dumps(record, default=str, ensure_ascii=False)

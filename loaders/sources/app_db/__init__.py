@@ -12,7 +12,6 @@ makes its row a dead letter (its bytes escaped in the raw text), never a failed 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,15 @@ import sqlalchemy as sa
 
 from loaders.records import Customer, Product, SourceRecord
 from loaders.sources.app_db.settings import CHUNK_SIZE, COMMIT_LAG_SECONDS, FUTURE_VERSION_TOLERANCE_SECONDS
-from loaders.sources.landing import Batch, TakenWithoutVersion, Window, as_window, raw_table_hints, source_cursor
+from loaders.sources.landing import (
+    Batch,
+    TakenWithoutVersion,
+    Window,
+    as_window,
+    raw_json,
+    raw_table_hints,
+    source_cursor,
+)
 
 SOURCE = "app_db"
 TABLES: dict[str, tuple[type[SourceRecord], str]] = {
@@ -164,8 +171,7 @@ def table_resource(
 def land_row(batch: Batch, record: dict[str, Any], location: str, delivered_at: datetime, seq: int) -> None:
     undecodable = [f"{column}: {value.error}" for column, value in record.items() if isinstance(value, UndecodableText)]
     if undecodable:
-        raw = json.dumps(record, default=str, ensure_ascii=False)
-        batch.dead_letter(raw, location, "; ".join(undecodable), delivered_at)
+        batch.dead_letter(raw_json(record), location, "; ".join(undecodable), delivered_at)
         return
     batch.add(record, None, location, delivered_at, seq)
 
