@@ -3,8 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
+SPARK_STAMP := $(VENV)/.spark-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install browser run test lint sql-lint proof soak clean
+.PHONY: install install-spark browser run test test-spark spark-server lint sql-lint proof soak clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +14,14 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## make install-spark: the `spark` extra too (dbt-spark, PyHive, pyspark with the jars of a local Spark)
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,spark]'
+	rm -f $(VENV)/.spark-*
+	touch $(SPARK_STAMP)
+
+install-spark: $(SPARK_STAMP)
 
 ## make browser: Debian's headless Chromium, which tests/contract/test_report.py opens `elt report`'s page
 ## with; installed (as root, from Debian's packages) only when the machine has none.
@@ -27,6 +36,20 @@ run: install
 ## spread over WORKERS pytest processes (default: one per CPU); each has its own PostgreSQL server and folders.
 test: install browser lint
 	$(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal
+
+## make test-spark: the contract tests on Apache Spark (local mode: each pytest worker starts a Thrift
+## server from pyspark's jars, Java 17 on the PATH): every rule, last good, late versions and files, late
+## dimensions, the multi-day story against a full refresh, crashes and resumes, the canonical columns.
+SPARK_TESTS := tests/contract/test_validation_rules.py tests/contract/test_last_good.py \
+	tests/contract/test_late_arrivals.py tests/contract/test_late_dimensions.py tests/contract/test_story.py \
+	tests/contract/test_crash_resume.py tests/contract/test_canonical_columns.py tests/loaders/test_spark_lake.py
+test-spark: install-spark
+	ELT_TEST_WAREHOUSES=spark $(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal $(SPARK_TESTS)
+
+## make spark-server: a Spark Thrift server in local mode on 127.0.0.1:10000 (metastore and tables in
+## ./spark), for `ELT_TARGET=spark elt run` on a laptop; Ctrl-C stops it.
+spark-server: install-spark
+	$(BIN)/python -m loaders.spark_server --folder spark --port 10000
 
 ## make proof: the convergence property (any sequence of invocations = a full refresh) with a large,
 ## random budget on both warehouses; EXAMPLES=N per warehouse (default 50). Long: about 1 min an example.
@@ -60,4 +83,4 @@ lint: install
 	$(BIN)/ruff format --check loaders tests bench
 
 clean:
-	rm -rf target logs .elt sample warehouse.duckdb warehouse.duckdb.wal warehouse.duckdb.lock
+	rm -rf target logs .elt sample lake spark warehouse.duckdb warehouse.duckdb.wal warehouse.duckdb.lock

@@ -67,11 +67,11 @@ def entity_books(settings: Settings) -> list[Book]:
     books = []
     for entity in ENTITIES:
         raw = f"raw_{entity.source}"
-        ((landed,),) = fetch_all(
-            settings,
-            f"select count(*) from {raw}.{entity.raw_table}"
-            f" where _dlt_load_id in (select load_id from {raw}._dlt_loads where status = 0)",
-        )
+        completed = f"select load_id from {raw}._dlt_loads where status = 0"
+        landed_rows = f"from {raw}.{entity.raw_table} where _dlt_load_id in ({completed})"
+        # a version is one (key, _version): one row where dlt merges raw, maybe more in Spark's appended lake
+        count = "count(*)" if settings.target != "spark" else f"count(distinct {entity.raw_key}, _version)"
+        ((landed,),) = fetch_all(settings, f"select {count} {landed_rows}")
         ((canonical,),) = fetch_all(settings, f"select count(*) from analytics.{entity.name}")
         ((open_rows,),) = fetch_all(settings, f"select count(*) from quarantine.{entity.name} where not is_resolved")
         ((superseded,),) = fetch_all(

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from loaders.settings import Settings
-from loaders.warehouse import RunLocked, connect
+from loaders.warehouse import RunLocked, connect, spark_ddl, table_names, update_rows
 
 if TYPE_CHECKING:
     from loaders.books import Book
@@ -108,8 +108,8 @@ class RunEntry:
 
 
 def marks(settings: Settings, n: int) -> str:
-    """n query parameters, in the driver's style (psycopg2's %s, DuckDB's ?)."""
-    return ", ".join(["%s" if settings.target == "postgres" else "?"] * n)
+    """n query parameters, in the driver's style (psycopg2's and PyHive's %s, DuckDB's ?)."""
+    return ", ".join(["?" if settings.target == "duckdb" else "%s"] * n)
 
 
 def ensure_ledger(settings: Settings) -> None:
@@ -117,14 +117,10 @@ def ensure_ledger(settings: Settings) -> None:
     write the ledger (`elt grants`) but not create anything in `ops`, not even `if not exists`."""
     with connect(settings, read_only=False) as conn:
         cursor = conn.cursor()
-        names = ", ".join(f"'{table.split('.')[1]}'" for table in TABLES)
-        cursor.execute(
-            f"select count(*) from information_schema.tables where table_schema = 'ops' and table_name in ({names})"
-        )
-        if cursor.fetchone()[0] == len(TABLES):
+        if {table.split(".")[1] for table in TABLES} <= table_names(settings, cursor, "ops"):
             return
         for statement in DDL:
-            cursor.execute(statement)
+            cursor.execute(spark_ddl(statement) if settings.target == "spark" else statement)
 
 
 def record_start(settings: Settings, run: RunEntry) -> None:
@@ -133,10 +129,8 @@ def record_start(settings: Settings, run: RunEntry) -> None:
     ensure_ledger(settings)
     with connect(settings, read_only=False) as conn:
         cursor = conn.cursor()
-        cursor.execute(
-            f"update {RUNS_TABLE} set status = 'abandoned', error = 'killed or crashed before it finished'"
-            " where status = 'running'"
-        )
+        abandoned = {"status": "abandoned", "error": "killed or crashed before it finished"}
+        update_rows(settings, cursor, RUNS_TABLE, abandoned, where=("status", "running"))
         cursor.execute(
             f"insert into {RUNS_TABLE} (run_id, command, arguments, started_at, status) values ({marks(settings, 5)})",
             (run.run_id, run.command, json.dumps(run.arguments), run.started_at, "running"),
@@ -158,33 +152,26 @@ def record_finish(settings: Settings, run: RunEntry, exit_code: int, error: str 
 
 
 def _write_finish(settings: Settings, run: RunEntry, exit_code: int, error: str | None, summary: str) -> None:
-    mark = marks(settings, 1)
+    transactional = settings.target != "spark"  # Spark commits each statement; the run's row goes last
+    finished = {
+        "finished_at": now(),
+        "status": "ok" if exit_code == 0 else "failed",
+        "exit_code": exit_code,
+        "error": error,
+        "dbt_invocation_id": run.dbt_invocation_id,
+        "models_built": run.models_built,
+        "models_failed": run.models_failed,
+        "tests_passed": run.tests_passed,
+        "tests_failed": run.tests_failed,
+        "quarantine_opened": run.quarantine_opened,
+        "quarantine_resolved": run.quarantine_resolved,
+        "summary": summary,
+    }
     with connect(settings, read_only=False) as conn:
         cursor = conn.cursor()
-        cursor.execute("begin")
-        cursor.execute(
-            f"""update {RUNS_TABLE} set
-                finished_at = {mark}, status = {mark}, exit_code = {mark}, error = {mark},
-                dbt_invocation_id = {mark}, models_built = {mark}, models_failed = {mark},
-                tests_passed = {mark}, tests_failed = {mark}, quarantine_opened = {mark},
-                quarantine_resolved = {mark}, summary = {mark}
-            where run_id = {mark}""",
-            (
-                now(),
-                "ok" if exit_code == 0 else "failed",
-                exit_code,
-                error,
-                run.dbt_invocation_id,
-                run.models_built,
-                run.models_failed,
-                run.tests_passed,
-                run.tests_failed,
-                run.quarantine_opened,
-                run.quarantine_resolved,
-                summary,
-                run.run_id,
-            ),
-        )
+        if transactional:
+            cursor.execute("begin")
+            update_rows(settings, cursor, RUNS_TABLE, finished, where=("run_id", run.run_id))
         for entry in run.sources:
             cursor.execute(
                 f"insert into {SOURCES_TABLE} values ({marks(settings, 13)})",
@@ -209,4 +196,7 @@ def _write_finish(settings: Settings, run: RunEntry, exit_code: int, error: str 
                 f"insert into {BOOKS_TABLE} values ({marks(settings, 6)})",
                 (run.run_id, book.name, book.total_name, book.total, json.dumps(book.parts), book.difference),
             )
-        cursor.execute("commit")
+        if transactional:
+            cursor.execute("commit")
+        else:
+            update_rows(settings, cursor, RUNS_TABLE, finished, where=("run_id", run.run_id))

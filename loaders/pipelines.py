@@ -20,6 +20,7 @@ from dlt.common.schema.typing import C_DLT_LOAD_ID, LOADS_TABLE_NAME, PIPELINE_S
 from dlt.common.storages.exceptions import StorageException
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from loaders import lake
 from loaders.entities import SOURCE_NAMES, dlt_source
 from loaders.settings import Settings
 from loaders.sources.landing import DEAD_LETTERS_TABLE, HANDED_OVER
@@ -82,6 +83,8 @@ def destination(settings: Settings) -> Any:
             str(settings.duckdb_path), global_config={"memory_limit": settings.duckdb_memory_limit}
         )
         return dlt.destinations.duckdb(credentials=credentials)
+    if settings.target == "spark":
+        return dlt.destinations.filesystem(bucket_url=settings.lake_path)  # Parquet files Spark reads (loaders/lake.py)
     _adbc_copies_row_group_by_row_group()  # before any package is loaded, a resumed one included
     return dlt.destinations.postgres(credentials=settings.postgres.dlt_credentials())
 
@@ -115,8 +118,9 @@ def loader_file_format(settings: Settings) -> str | None:
     """How landed Arrow tables travel to the warehouse. DuckDB reads dlt's Parquet files itself. On
     PostgreSQL dlt would rewrite every Parquet file as CSV or INSERT statements in its normalize step (3.8 s
     of 8.1 s for 100,000 orders); with the ADBC driver installed (a dependency) it copies the Parquet
-    in as it is (the whole load 4.5 s), amended as `_adbc_copies_row_group_by_row_group` says."""
-    return "parquet" if settings.target == "postgres" else None
+    in as it is (the whole load 4.5 s), amended as `_adbc_copies_row_group_by_row_group` says. Spark reads
+    the Parquet files themselves."""
+    return None if settings.target == "duckdb" else "parquet"
 
 
 def raw_dataset(source: str) -> str:
@@ -169,17 +173,20 @@ def _run(settings: Settings, source: str) -> LoadReport:
     try:
         pipe = pipeline(settings, source)
         step = "resume"
-        _forget_uncommitted_state_rows(pipe)
+        if settings.target != "spark":  # in the lake a state file written again replaces itself
+            _forget_uncommitted_state_rows(pipe)
         resumed = pipe.run()  # no data: syncs with the destination, loads pending packages if any
         resumed_ids = tuple(resumed.loads_ids) if resumed is not None else ()
-        resumed_counts = package_counts(pipe, resumed_ids)
+        resumed_counts = package_counts(settings, pipe, resumed_ids)
         step = "run"
         HANDED_OVER.pop(source, None)
         pipe.run(SOURCES[source](), loader_file_format=loader_file_format(settings))
         handed_over = HANDED_OVER.pop(source, 0)
         new_ids = _trace_load_ids(pipe)
-        new_counts = package_counts(pipe, new_ids)
+        new_counts = package_counts(settings, pipe, new_ids)
         drop_loaded_packages(pipe)
+        if settings.target == "spark":
+            lake.register_tables(settings, raw_dataset(source))
     except Exception as exc:
         cause = innermost_cause(exc)
         failed_step = getattr(exc, "step", step)
@@ -349,11 +356,15 @@ def _trace_load_ids(pipe: dlt.Pipeline) -> tuple[str, ...]:
     return tuple(load_ids)
 
 
-def package_counts(pipe: dlt.Pipeline, load_ids: tuple[str, ...]) -> PackageCounts:
+def package_counts(settings: Settings, pipe: dlt.Pipeline, load_ids: tuple[str, ...]) -> PackageCounts:
     """Count in the warehouse what these just-loaded packages hold (see PackageCounts): every data table
-    with their load ids, in the dataset and in its staging dataset."""
+    with their load ids, in the dataset and in its staging dataset. In Spark's lake, the packages' files:
+    appended, nothing staged or collapsed there (staging keeps one row per version)."""
     if not load_ids:
         return PackageCounts()
+    if settings.target == "spark":
+        landed, dead = lake.landed_and_dead_lettered(settings, pipe.dataset_name, load_ids)
+        return PackageCounts(landed, dead, landed + dead, 0)
     schema = pipe.default_schema
     tables = [table["name"] for table in schema.data_tables() if C_DLT_LOAD_ID in table.get("columns", {})]
     ids = ", ".join(["%s"] * len(load_ids))

@@ -22,7 +22,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-Target = Literal["duckdb", "postgres"]
+Target = Literal["duckdb", "postgres", "spark"]
 
 # elt run's thresholds, checked after dbt (see loaders/harness.py). The default dead-letter rate is a
 # broken source, not the odd damaged record: a format change (a renamed key, another CSV delimiter)
@@ -120,6 +120,20 @@ class PostgresSettings(EnvironmentSettings):
         }
 
 
+class SparkSettings(EnvironmentSettings):
+    """Apache Spark (`ELT_SPARK_*`): the Thrift server the harness and dbt connect to (a cluster's, or the
+    local one `python -m loaders.spark_server` starts), and the lake the loaders land raw Parquet in."""
+
+    model_config = SettingsConfigDict(env_prefix="ELT_SPARK_")
+
+    host: str = "127.0.0.1"
+    port: int = 10000
+    user: str = "elt"
+    # How dbt reaches Spark (profiles.yml): `thrift` (a Thrift server: the harness's way too) or `session`
+    # (dbt inside a Spark driver that already runs, as on a Databricks-style job cluster).
+    method: Literal["thrift", "session"] = "thrift"
+
+
 DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"  # the same default in profiles.yml
 MEMORY_SIZE = r"\d+(\.\d+)?\s*([KMGT]i?B|B|%)"
 """A size as DuckDB's `memory_limit` reads it: `512MB`, `2GiB`, `50%`."""
@@ -127,7 +141,8 @@ MEMORY_SIZE = r"\d+(\.\d+)?\s*([KMGT]i?B|B|%)"
 
 class Settings(EnvironmentSettings):
     """The harness's settings, from `ELT_*` variables (ELT_TARGET, ELT_DUCKDB_PATH, ELT_DUCKDB_MEMORY_LIMIT,
-    ELT_PROJECT_DIR, ELT_STATE_DIR, ELT_MAX_DEAD_LETTER_RATE, ELT_MAX_NEW_QUARANTINE) and libpq's `PG*`."""
+    ELT_LAKE_PATH, ELT_PROJECT_DIR, ELT_STATE_DIR, ELT_MAX_DEAD_LETTER_RATE, ELT_MAX_NEW_QUARANTINE), libpq's
+    `PG*` and `ELT_SPARK_*`."""
 
     model_config = SettingsConfigDict(env_prefix="ELT_")
 
@@ -137,6 +152,10 @@ class Settings(EnvironmentSettings):
     # Its own default is 80 % of the machine, which made every process's peak grow with the data.
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    # Spark: the folder (or any fsspec URL Spark reads too) where the loaders land each source as Parquet,
+    # `<lake_path>/raw_<source>/<table>/`, registered in Spark's catalog as the `raw_<source>` tables.
+    lake_path: str = str(PROJECT_DIR / "lake")
     project_dir: Path = PROJECT_DIR  # another copy of the dbt project (a fork's, a test's)
     # dlt's local working folder (pending load packages live here between a crash and the resume).
     state_dir: Path = PROJECT_DIR / ".elt"
@@ -173,7 +192,7 @@ class Settings(EnvironmentSettings):
         """The settings from the process's environment, or from `environ` instead of it."""
         token = ENVIRON.set(environ)
         try:
-            return cls(postgres=PostgresSettings())
+            return cls(postgres=PostgresSettings(), spark=SparkSettings())
         except ValidationError as exc:
             error = exc.errors()[0]
             name = str(error["loc"][0]) if error["loc"] else ""
@@ -195,7 +214,11 @@ class Settings(EnvironmentSettings):
 
     def pipelines_dir(self) -> Path:
         """One folder per target so a DuckDB and a PostgreSQL run never share pending packages."""
-        where = self.duckdb_path.stem if self.target == "duckdb" else f"{self.postgres.host}_{self.postgres.dbname}"
+        where = {
+            "duckdb": self.duckdb_path.stem,
+            "postgres": f"{self.postgres.host}_{self.postgres.dbname}",
+            "spark": f"{self.spark.host}_{self.spark.port}",
+        }[self.target]
         return self.state_dir / "pipelines" / self.target / where
 
     def dbt_env(self) -> dict[str, str]:
@@ -204,6 +227,7 @@ class Settings(EnvironmentSettings):
             "ELT_TARGET": self.target,
             "ELT_DUCKDB_PATH": str(self.duckdb_path),
             "ELT_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "ELT_LAKE_PATH": self.lake_path,
         }
         if self.target == "postgres":
             pg = self.postgres
@@ -213,5 +237,13 @@ class Settings(EnvironmentSettings):
                 PGUSER=pg.user,
                 PGPASSWORD=pg.password.get_secret_value(),
                 PGDATABASE=pg.dbname,
+            )
+        if self.target == "spark":
+            spark = self.spark
+            env.update(
+                ELT_SPARK_HOST=spark.host,
+                ELT_SPARK_PORT=str(spark.port),
+                ELT_SPARK_USER=spark.user,
+                ELT_SPARK_METHOD=spark.method,
             )
         return env

@@ -7,8 +7,7 @@
         from {{ ref('int_payments__versions') }}
         where batch_id in ({{ unconsumed_batches('int_payments__versions') }}) and paid_at is not null
     {%- endset -%}
-    delete from {{ this }} as emptied
-    where
+    {%- set emptied -%}
         (
             emptied.revenue_date in ({{ touched_dates }})
             {%- if backfill_window() %}
@@ -24,6 +23,8 @@
                 and kept.currency = emptied.currency
                 and {{ utc_date('kept.paid_at') }} = emptied.revenue_date
         )
+    {%- endset -%}
+    {{ delete_where(this, 'emptied', emptied) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -22,6 +22,19 @@
     {{ consumed_state_tables() }}
 {%- endmacro %}
 
+{#- Spark runs one statement per call and has no primary keys: the same tables as Parquet, created here. -#}
+{% macro spark__ensure_ops_objects() -%}
+    {%- do run_query("create database if not exists ops") -%}
+    {%- do run_query(
+        "create table if not exists ops.dbt_batches (producer string, batch_id string, batch_seq bigint,"
+        " rules_fingerprint string, published_at timestamp) using parquet"
+    ) -%}
+    {%- do run_query(
+        "create table if not exists ops.dbt_consumed (consumer string, producer string, batch_id string,"
+        " consumed_at timestamp) using parquet"
+    ) -%}
+{%- endmacro %}
+
 {#- Which batches each producer published (loads publish through dlt's own `_dlt_loads`) and which each
     consumer has read. -#}
 {% macro consumed_state_tables() -%}
@@ -57,6 +70,10 @@
 {%- endmacro %}
 
 {% macro duckdb__serialize_writers() -%}
+{%- endmacro %}
+
+{#- Spark has no lock to wait on: `elt`'s run lock orders its loads and dbt (loaders/locking.py). -#}
+{% macro spark__serialize_writers() -%}
 {%- endmacro %}
 
 {% macro writer_lock_name() -%}

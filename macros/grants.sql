@@ -6,7 +6,8 @@
     before, and the grant is made by the first build after the role exists (`elt grants` itself grants
     SELECT on the tables already built).
 
-    DuckDB has no roles: the config is a no-op (without dbt-duckdb's warning on every invocation). -#}
+    DuckDB has no roles: the config is a no-op (without dbt-duckdb's warning on every invocation); nor has
+    open-source Spark. -#}
 {% macro postgres__get_grant_sql(relation, privilege, grantees) -%}
     do $elt_grant$
     begin
@@ -20,4 +21,9 @@
 {%- endmacro %}
 
 {% macro duckdb__apply_grants(relation, grant_config, should_revoke=True) -%}
+{%- endmacro %}
+
+{#- Open-source Spark has no privileges (its Thrift server refuses SHOW GRANTS): a no-op. On a platform
+    with table ACLs (Databricks' Unity Catalog), delete this override and dbt-spark grants as configured. -#}
+{% macro spark__apply_grants(relation, grant_config, should_revoke=True) -%}
 {%- endmacro %}

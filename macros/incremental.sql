@@ -142,7 +142,7 @@
     {%- set parts = [] -%}
     {%- for seed, column in seeds.items() | sort -%}
         {%- do parts.append(
-            "coalesce((select string_agg(" ~ column ~ ", ',' order by " ~ column ~ ") from " ~ ref(seed) ~ "), '')"
+            "coalesce((select " ~ sorted_text_list(column) ~ " from " ~ ref(seed) ~ "), '')"
         ) -%}
     {%- endfor -%}
     {%- set fingerprint = "md5('" ~ local_md5(rules_text) ~ "' || '|' || " ~ (parts | join(" || '|' || ")) ~ ")" -%}
@@ -179,8 +179,8 @@
                 order by case when failed_rules = '' then 0 else 1 end, {{ version_order() }}
             ) = 1
         ) as is_last_good,
-        cast('{{ invocation_id }}' as varchar(64)) as batch_id,
-        cast({{ inputs.fingerprint }} as varchar(64)) as rules_fingerprint,
+        cast('{{ invocation_id }}' as {{ type_text(64) }}) as batch_id,
+        cast({{ inputs.fingerprint }} as {{ type_text(64) }}) as rules_fingerprint,
         {{ evaluation_time() }} as evaluated_at
     from (
         select
@@ -191,22 +191,34 @@
 {%- endmacro %}
 
 {% macro evaluation_time() -%}
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00:00' as timestamp with time zone)
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00:00' as {{ type_timestamptz() }})
 {%- endmacro %}
 
 {#- Post-hook of a canonical model: a key re-evaluated without any good version left (a cross-table rule
     or a rule change fails it now) leaves the table, as a full build would never have written it. -#}
 {% macro delete_keys_without_good_version(upstream, key) -%}
     {%- if is_incremental() -%}
-    delete from {{ this }}
-    where {{ key }} in (
-        select {{ key }}
-        from {{ ref(upstream) }}
-        where batch_id in ({{ unconsumed_batches(upstream) }})
-        group by {{ key }}
-        having max(case when is_last_good then 1 else 0 end) = 0
-    )
+    {%- set without_good_version -%}
+        left_out.{{ key }} in (
+            select {{ key }}
+            from {{ ref(upstream) }}
+            where batch_id in ({{ unconsumed_batches(upstream) }})
+            group by {{ key }}
+            having max(case when is_last_good then 1 else 0 end) = 0
+        )
+    {%- endset -%}
+    {{ delete_where(this, 'left_out', without_good_version) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- `delete from relation as alias where condition`; on Spark a rewrite (macros/materializations). -#}
+{% macro delete_where(relation, alias, condition) -%}
+    {{ return(adapter.dispatch('delete_where', 'elt')(relation, alias, condition)) }}
+{%- endmacro %}
+
+{% macro default__delete_where(relation, alias, condition) -%}
+    delete from {{ relation }} as {{ alias }}
+    where {{ condition }}
 {%- endmacro %}
 
 {#- Post-hooks of a canonical model: remove keys left without a good version, then record the batches
@@ -229,4 +241,7 @@
 {%- endmacro %}
 
 {% macro duckdb__refresh_statistics() -%}
+{%- endmacro %}
+
+{% macro spark__refresh_statistics() -%}
 {%- endmacro %}

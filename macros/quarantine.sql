@@ -88,15 +88,15 @@
     )
 
     select
-        cast({{ key }} as varchar) as {{ key }},
-        cast(version_key as varchar) as version_key,
-        cast(version_at as varchar) as version_at,
-        cast(failed_rules as varchar) as failed_rules,
-        cast(record as varchar) as record,
-        cast(loaded_at as timestamp with time zone) as loaded_at,
-        cast(first_seen_at as timestamp with time zone) as first_seen_at,
-        cast(last_seen_at as timestamp with time zone) as last_seen_at,
+        cast({{ key }} as {{ type_text() }}) as {{ key }},
+        cast(version_key as {{ type_text() }}) as version_key,
+        cast(version_at as {{ type_text() }}) as version_at,
+        cast(failed_rules as {{ type_text() }}) as failed_rules,
+        cast(record as {{ type_text() }}) as record,
+        cast(loaded_at as {{ type_timestamptz() }}) as loaded_at,
+        cast(first_seen_at as {{ type_timestamptz() }}) as first_seen_at,
+        cast(last_seen_at as {{ type_timestamptz() }}) as last_seen_at,
         is_resolved,
-        cast(resolved_at as timestamp with time zone) as resolved_at
+        cast(resolved_at as {{ type_timestamptz() }}) as resolved_at
     from history
 {%- endmacro %}

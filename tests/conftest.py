@@ -1,7 +1,10 @@
-"""Fixtures shared by every test of warehouse behaviour: each runs once on DuckDB and once on PostgreSQL.
+"""Fixtures shared by every test of warehouse behaviour: each runs once on DuckDB and once on PostgreSQL —
+or, with ELT_TEST_WAREHOUSES=spark (`make test-spark`), on Spark.
 
 PostgreSQL is the server the PG* variables point at, or else a throwaway one this session starts from
-the machine's server binaries. Each test gets its own database (PostgreSQL) or file (DuckDB).
+the machine's server binaries. Each test gets its own database (PostgreSQL) or file (DuckDB). Spark is a
+Thrift server in local mode this session starts (tests/support/spark.py); each test gets it emptied,
+and a lake folder of its own.
 
 The whole suite runs off UTC: the process's time zone is Asia/Kolkata (+05:30, inherited by the dbt
 subprocesses and by DuckDB sessions that are not pinned), and the throwaway server's default is
@@ -21,10 +24,12 @@ import pytest
 
 from tests.support.postgres import throwaway_postgres
 from tests.support.project import Project, Warehouse
+from tests.support.spark import SparkServers
 
 pytest_plugins = ["tests.support.runbook"]  # the `runbook` fixture: docs/runbook.md's commands as written
 
 PG_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+WAREHOUSES = os.environ.get("ELT_TEST_WAREHOUSES", "duckdb,postgres").split(",")
 
 HOST_TIME_ZONE = "Asia/Kolkata"
 os.environ["TZ"] = HOST_TIME_ZONE
@@ -75,14 +80,26 @@ def _fresh_postgres(server: dict[str, str]) -> Iterator[Warehouse]:
         admin.close()
 
 
-def _fresh_warehouse(request: pytest.FixtureRequest, target: str, folder: Path) -> Iterator[Warehouse]:
+@pytest.fixture(scope="session")
+def spark_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkServers]:
+    with SparkServers(tmp_path_factory.mktemp("spark")) as servers:
+        yield servers
+
+
+def _fresh_warehouse(
+    request: pytest.FixtureRequest, target: str, folder: Path, spark_slot: int = 0
+) -> Iterator[Warehouse]:
     if target == "duckdb":
         yield Warehouse("duckdb", {"ELT_TARGET": "duckdb", "ELT_DUCKDB_PATH": str(folder / "warehouse.duckdb")})
+        return
+    if target == "spark":
+        env = request.getfixturevalue("spark_servers").emptied(spark_slot)
+        yield Warehouse("spark", {**env, "ELT_TARGET": "spark", "ELT_LAKE_PATH": str(folder / "lake")})
         return
     yield from _fresh_postgres(request.getfixturevalue("postgres_server"))
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(params=WAREHOUSES)
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
     yield from _fresh_warehouse(request, request.param, tmp_path)
 
@@ -101,10 +118,11 @@ def fresh_warehouses(request: pytest.FixtureRequest, warehouse: Warehouse):
 
 @pytest.fixture
 def reference_warehouse(request: pytest.FixtureRequest, warehouse: Warehouse, tmp_path: Path) -> Iterator[Warehouse]:
-    """A second, empty warehouse of the same kind, for a run to compare against."""
+    """A second, empty warehouse of the same kind, for a run to compare against (on Spark, a second server:
+    its schemas have the same names)."""
     folder = tmp_path / "reference"
     folder.mkdir()
-    yield from _fresh_warehouse(request, warehouse.target, folder)
+    yield from _fresh_warehouse(request, warehouse.target, folder, spark_slot=1)
 
 
 @pytest.fixture

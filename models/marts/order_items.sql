@@ -45,7 +45,7 @@ final as (
     select
         items.order_id,
         cast(items.line_number as integer) as line_number,
-        cast(items.sku as varchar) as sku,
+        cast(items.sku as {{ type_text() }}) as sku,
         cast(items.quantity as integer) as quantity,
         cast(items.unit_price as numeric(18, 2)) as unit_price,
         cast(items.quantity * items.unit_price as numeric(18, 2)) as line_amount

@@ -19,7 +19,7 @@ from loaders.entities import ENTITIES, SOURCE_NAMES
 from loaders.harness import DbtOutcome, ExitCode, elt_run, load_sources, run_dbt
 from loaders.settings import Settings
 from loaders.simulate import ApiServer, ApiStore, AppDb, FaultPlan, write_payments_file
-from loaders.warehouse import fetch_all
+from loaders.warehouse import connect, fetch_all
 
 SOURCES = list(SOURCE_NAMES)
 
@@ -130,6 +130,10 @@ class Project:
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         return fetch_all(self.settings, sql)
 
+    def execute(self, sql: str) -> None:
+        with connect(self.settings, read_only=False) as conn:
+            conn.cursor().execute(sql)
+
     def scalar(self, sql: str) -> Any:
         return self.query(sql)[0][0]
 
@@ -156,12 +160,17 @@ class Project:
         return state
 
     def _positions(self, relation: str, names: tuple[str, ...]) -> list[int]:
+        return [self.columns(relation).index(name) for name in names]
+
+    def columns(self, relation: str) -> list[str]:
+        """The relation's column names, in order."""
+        if self.warehouse.target == "spark":
+            return [row[0] for row in self.query(f"describe {relation}") if row[0] and not row[0].startswith("#")]
         schema, table = relation.split(".")
-        columns = [
+        return [
             row[0]
             for row in self.query(
                 "select column_name from information_schema.columns "
                 f"where table_schema = '{schema}' and table_name = '{table}' order by ordinal_position"
             )
         ]
-        return [columns.index(name) for name in names]

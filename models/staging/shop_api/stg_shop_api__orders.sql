@@ -29,3 +29,6 @@ where
         select load_id from {{ source('shop_api', '_dlt_loads') }}  -- noqa: RF02
         where status = 0  -- noqa: RF02
     )
+
+-- one row per landed version (where raw is appended to rather than merged)
+{{ one_row_per_landed_key(['id', '_version']) }}
