@@ -42,7 +42,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def server_command(folder: Path, port: int, extra_conf: dict[str, str] | None = None) -> list[str]:
+def server_command(folder: Path, port: int) -> list[str]:
     conf = {
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.driver.host": "127.0.0.1",
@@ -53,7 +53,6 @@ def server_command(folder: Path, port: int, extra_conf: dict[str, str] | None = 
         # small local data: a few shuffle partitions, not Spark's 200 (adaptive execution coalesces the rest)
         "spark.sql.shuffle.partitions": "4",
         **SESSION_CONF,
-        **(extra_conf or {}),
     }
     command = [str(spark_home() / "bin" / "spark-submit"), "--master", "local[2]", "--name", "elt-thrift-server"]
     for name, value in conf.items():
@@ -75,9 +74,7 @@ def _listening(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def local_thrift_server(
-    folder: Path, port: int | None = None, extra_conf: dict[str, str] | None = None
-) -> Iterator[dict[str, str]]:
+def local_thrift_server(folder: Path, port: int | None = None) -> Iterator[dict[str, str]]:
     """Start the server with its metastore and tables in `folder`; yields the ELT_SPARK_* variables that
     point at it. Stopped (its whole process group) when the block ends."""
     folder = folder.resolve()
@@ -87,7 +84,7 @@ def local_thrift_server(
     log_path = folder / "thrift-server.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen(
-            server_command(folder, port, extra_conf),
+            server_command(folder, port),
             cwd=folder,
             env=env,
             stdout=log,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from loaders.settings import Settings
@@ -121,11 +121,19 @@ class SparkCursor:
             raise SparkError(message.splitlines()[0].removeprefix("Error running query: ")) from None
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._cursor.fetchall()]
+        return [self._typed(row) for row in self._cursor.fetchall()]
 
     def fetchone(self) -> tuple[Any, ...] | None:
         row = self._cursor.fetchone()
-        return None if row is None else tuple(row)
+        return None if row is None else self._typed(row)
+
+    def _typed(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        """PyHive hands dates over as text; the other drivers as dates."""
+        kinds = [column[1] for column in self._cursor.description or ()]
+        return tuple(
+            date.fromisoformat(value) if kind == "DATE_TYPE" and isinstance(value, str) else value
+            for value, kind in zip(row, kinds, strict=False)
+        )
 
     @property
     def description(self) -> Any:
