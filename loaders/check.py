@@ -31,7 +31,7 @@ def setting(key: str, secret: bool = False) -> str | None:
 def check_warehouse(settings: Settings) -> Check:
     from loaders.warehouse import RunLocked, WarehouseUnreachable, fetch_all
 
-    where = str(settings.duckdb_path) if settings.target == "duckdb" else f"database {settings.postgres.dbname}"
+    where = settings.warehouse_location()
     if settings.target == "duckdb" and not settings.duckdb_path.exists():
         folder = settings.duckdb_path.parent
         while not folder.exists():

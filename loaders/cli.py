@@ -391,8 +391,7 @@ def demo(root: Root = SAMPLE, days: int = 3) -> int:
         settings = Settings.from_env()
         code, line = elt_run(settings, list(SOURCE_NAMES), [])
     print(line, flush=True)
-    where = settings.duckdb_path if settings.target == "duckdb" else f"postgresql://{settings.postgres.host}"
-    print(f"tables: {where} — schemas analytics, quarantine, ops, staging, raw_*")
+    print(f"tables: {settings.warehouse_location()} — schemas analytics, quarantine, ops, staging, raw_*")
     return int(code)
 
 

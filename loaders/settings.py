@@ -221,6 +221,14 @@ class Settings(EnvironmentSettings):
         }[self.target]
         return self.state_dir / "pipelines" / self.target / where
 
+    def warehouse_location(self) -> str:
+        """Where the warehouse is, for messages: the DuckDB file, the PostgreSQL database, the Spark server."""
+        return {
+            "duckdb": str(self.duckdb_path),
+            "postgres": f"database {self.postgres.dbname} on {self.postgres.host}",
+            "spark": f"Thrift server {self.spark.host}:{self.spark.port}",
+        }[self.target]
+
     def dbt_env(self) -> dict[str, str]:
         """What `profiles.yml` reads; the harness passes it to the dbt subprocess."""
         env = {

@@ -1,4 +1,4 @@
-"""`elt check`, on both warehouses: with good settings every line is ok and it exits 0; each broken setting
+"""`elt check`, on every warehouse: with good settings every line is ok and it exits 0; each broken setting
 (a wrong API token, an API nobody listens on, a missing SQLite file, a missing payments folder, an
 unreachable warehouse) fails its own line with the reason, exits 10, never prints a secret, loads nothing."""
 
@@ -55,6 +55,8 @@ def test_an_unreachable_warehouse_fails_its_line(project: Project) -> None:
     if project.warehouse.target == "duckdb":
         broken = {"ELT_DUCKDB_PATH": str(project.root / "not-a-database.duckdb")}
         Path(broken["ELT_DUCKDB_PATH"]).write_text("this is not a DuckDB file")
+    elif project.warehouse.target == "spark":
+        broken = {"ELT_SPARK_PORT": str(free_port())}
     else:
         broken = {"PGHOST": "127.0.0.1", "PGPORT": str(free_port())}
     proc = check(**broken)
