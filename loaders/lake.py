@@ -83,7 +83,7 @@ def landed_and_dead_lettered(settings: Settings, dataset: str, load_ids: Iterabl
 def register_tables(settings: Settings, dataset: str) -> None:
     """Make Spark's catalog hold the dataset's tables as external tables over their folders, and list their
     files again. Creating one is a catalog entry: dropping it never deletes a file."""
-    from loaders.warehouse import connect
+    from loaders.warehouse import connect, spark_literal
 
     tables = lake_tables(settings, dataset)
     if not tables:
@@ -94,6 +94,6 @@ def register_tables(settings: Settings, dataset: str) -> None:
         for table in tables:
             cursor.execute(
                 f"create table if not exists {dataset}.{table.name} using {table.file_format}"
-                f" location '{table.location.replace(chr(39), chr(92) + chr(39))}'"
+                f" location {spark_literal(table.location)}"
             )
             cursor.execute(f"refresh table {dataset}.{table.name}")

@@ -121,18 +121,21 @@ class SparkCursor:
             raise SparkError(message.splitlines()[0].removeprefix("Error running query: ")) from None
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        return [self._typed(row) for row in self._cursor.fetchall()]
+        dates = self._date_columns()
+        return [self._typed(row, dates) for row in self._cursor.fetchall()]
 
     def fetchone(self) -> tuple[Any, ...] | None:
         row = self._cursor.fetchone()
-        return None if row is None else self._typed(row)
+        return None if row is None else self._typed(row, self._date_columns())
 
-    def _typed(self, row: Sequence[Any]) -> tuple[Any, ...]:
+    def _date_columns(self) -> set[int]:
+        return {i for i, column in enumerate(self._cursor.description or ()) if column[1] == "DATE_TYPE"}
+
+    @staticmethod
+    def _typed(row: Sequence[Any], dates: set[int]) -> tuple[Any, ...]:
         """PyHive hands dates over as text; the other drivers as dates."""
-        kinds = [column[1] for column in self._cursor.description or ()]
         return tuple(
-            date.fromisoformat(value) if kind == "DATE_TYPE" and isinstance(value, str) else value
-            for value, kind in zip(row, kinds, strict=False)
+            date.fromisoformat(value) if i in dates and isinstance(value, str) else value for i, value in enumerate(row)
         )
 
     @property
