@@ -22,7 +22,8 @@
     {{ consumed_state_tables() }}
 {%- endmacro %}
 
-{#- Spark runs one statement per call and has no primary keys: the same tables as Parquet, created here. -#}
+{#- Spark runs one statement per call and has no primary keys: the same tables as Parquet, created here.
+    The columns are consumed_state_tables()'s: a change to one is a change to both. -#}
 {% macro spark__ensure_ops_objects() -%}
     {%- do run_query("create database if not exists ops") -%}
     {%- do run_query(
