@@ -50,7 +50,7 @@ test-spark: install-spark
 ## make spark-server: a Spark Thrift server in local mode on 127.0.0.1:10000 (metastore and tables in
 ## ./spark), for `ELT_TARGET=spark elt run` on a laptop; Ctrl-C stops it.
 spark-server: install-spark
-	$(BIN)/python -m loaders.spark_server --folder spark --port 10000
+	$(BIN)/python -m loaders.warehouse.spark_server --folder spark --port 10000
 
 ## make proof: the convergence property (any sequence of invocations = a full refresh) with a large,
 ## random budget on both warehouses; EXAMPLES=N per warehouse (default 50). Long: about 1 min an example.
@@ -79,9 +79,11 @@ bench-explain: install
 bench: install
 	$(BIN)/python -m bench.bench $(if $(SCALE),--scale $(SCALE),--orders $(or $(ORDERS),1000000)) --target $(or $(TARGET),both) $(BENCH_ARGS)
 
+## make lint: ruff, and import-linter's contracts (pyproject.toml): the package's layers, no cycles
 lint: install
-	$(BIN)/ruff check loaders tests bench
-	$(BIN)/ruff format --check loaders tests bench
+	$(BIN)/ruff check loaders tests bench docs/examples
+	$(BIN)/ruff format --check loaders tests bench docs/examples
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf target logs .elt sample lake spark warehouse.duckdb warehouse.duckdb.wal warehouse.duckdb.lock

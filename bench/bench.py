@@ -49,8 +49,8 @@ from bench.explain_incremental import environ, fresh_warehouse, log, postmaster_
 from bench.limits import Limit, api_limit, app_db_limit, files_limit
 from bench.measure import Measured, run_measured, tree_cpu
 from bench.sources import ApiProcess, Change, readable_payments_copy, world_end
-from loaders.entities import SOURCE_NAMES
-from loaders.settings import PROJECT_DIR, Settings
+from loaders.core.registry import PROJECT_DIR, SOURCE_NAMES
+from loaders.core.settings import Settings
 
 BENCH_DIR = PROJECT_DIR / "bench"
 SLOWEST_NODES = 6
@@ -222,7 +222,7 @@ class Target:
 
 def record_run(results: Results, target: str, scale: int, what: str, step: Step) -> None:
     m = step.measured
-    # elt's exit code (ExitCode in loaders/harness.py); -9 when the bench killed a step past --step-timeout
+    # elt's exit code (ExitCode in loaders/core/outcomes.py); -9 when the bench killed a step past --step-timeout
     results.add(f"{what}: exit code", target, scale, m.returncode, "exit code")
     results.add(f"{what}: wall", target, scale, m.wall_s, "s")
     results.add(f"{what}: CPU elt + dbt", target, scale, m.cpu_s, "s")

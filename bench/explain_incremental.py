@@ -57,7 +57,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loaders.settings import PROJECT_DIR, Settings
+from loaders.core.registry import PROJECT_DIR
+from loaders.core.settings import Settings
 from loaders.warehouse import connect
 
 RESULTS_DIR = PROJECT_DIR / "bench" / "results"
@@ -729,7 +730,7 @@ def target_path() -> Path:
 
 
 def dbt(settings: Settings, args: list[str], extra: list[str]) -> Any:
-    from loaders.harness import run_dbt
+    from loaders.ops.dbt import run_dbt
 
     return run_dbt(settings, [*args, *extra])
 
@@ -1029,7 +1030,7 @@ def fresh_warehouse(target: str, folder: Path, keep: bool) -> Iterator[dict[str,
 
 def tiny_real_load(settings: Settings, folder: Path) -> None:
     """dlt creates the raw datasets as production has them: a few simulated records, loaded for real."""
-    from loaders.harness import load_sources
+    from loaders.ops.load import load_sources
     from loaders.simulate import ApiServer, SimulationConfig, generate
 
     root = folder / "sources"

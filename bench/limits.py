@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import requests
 
-from loaders.records import PAYMENT_CSV_HEADER
-from loaders.settings import Settings
+from loaders.core.settings import Settings
+from loaders.sources.payments_files.records import PAYMENT_CSV_HEADER
 from loaders.sources.shop_api.settings import MAX_PAGE_SIZE, ORDERS_PATH
 from loaders.warehouse import connect
 

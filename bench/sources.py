@@ -34,10 +34,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from loaders.records import PAYMENT_CSV_HEADER
+from loaders.core.timestamps import parse_timestamp
 from loaders.simulate import ApiStore, SimulationConfig, day_start, iso_timestamp, sqlite_timestamp
 from loaders.simulate import write_payments_file as deliver_payments
-from loaders.timestamps import parse_timestamp
+from loaders.sources.payments_files.records import PAYMENT_CSV_HEADER
 
 NEXT_STATUS = {"placed": "paid", "paid": "shipped", "shipped": "delivered"}
 LATE_BEHIND = timedelta(hours=5)  # inside shop_api's 6 h re-read lag (loaders/sources/shop_api/settings.py)

@@ -24,8 +24,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from loaders.records import PAYMENT_CSV_HEADER, as_key
+from loaders.landing.records import as_key
 from loaders.simulate.timestamps import as_utc, normalise_timestamp, sqlite_timestamp
+from loaders.sources.payments_files.records import PAYMENT_CSV_HEADER
 
 APP_DB_NAME = "app.db"
 API_DB_NAME = "api.db"

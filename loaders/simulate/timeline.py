@@ -23,7 +23,7 @@ from functools import partial
 from random import Random
 from typing import Any, Generic, TypeVar
 
-from loaders.records import PAYMENT_CSV_HEADER, Customer, Order, Payment, Product, as_text
+from loaders.landing.records import as_text
 from loaders.simulate import catalog
 from loaders.simulate.config import SimulationConfig
 from loaders.simulate.defects import (
@@ -36,6 +36,9 @@ from loaders.simulate.defects import (
     other_method,
 )
 from loaders.simulate.timestamps import iso_timestamp, sqlite_timestamp
+from loaders.sources.app_db.records import Customer, Product
+from loaders.sources.payments_files.records import PAYMENT_CSV_HEADER, Payment
+from loaders.sources.shop_api.records import Order
 
 T = TypeVar("T")
 

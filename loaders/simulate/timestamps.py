@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from loaders.timestamps import parse_timestamp
+from loaders.core.timestamps import parse_timestamp
 
 
 def as_utc(at: datetime) -> datetime:

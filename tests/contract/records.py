@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from loaders.records import PAYMENT_CSV_HEADER
+from loaders.sources.payments_files.records import PAYMENT_CSV_HEADER
 
 
 def customer(customer_id: str, **changes: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from loaders.harness import ExitCode
+from loaders.core.outcomes import ExitCode
 from loaders.simulate import SimulationConfig, generate
 from loaders.warehouse import connect
 from tests.contract.records import assert_full_refresh_reproduces

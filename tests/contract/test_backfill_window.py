@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from loaders.backfill import BadArguments, split_window, validate
-from loaders.harness import ExitCode
-from loaders.pipelines import SOURCES, backfill_pipeline, backfill_schema_name, cursor_positions
+from loaders.core.outcomes import ExitCode, UsageError
+from loaders.core.registry import backfill_schema_name
+from loaders.landing.pipelines import backfill_pipeline, cursor_positions
+from loaders.ops.backfill import split_window, validate
 from loaders.simulate import FaultPlan
+from loaders.sources import spec
 from tests.contract.records import customer, delivered, order, payment
 from tests.support.cli import elt
 from tests.support.project import Project
@@ -147,7 +149,7 @@ def test_parallel_chunks_land_what_sequential_chunks_land_after_a_killed_backfil
     project.api_store.add(order("o9", created_at=created, updated_at="2024-03-02T03:00:00Z"))
     left = backfill_pipeline(project.settings, "shop_api", 1)
     window = {"start": datetime(2024, 3, 2, tzinfo=UTC), "end": datetime(2024, 3, 3, tzinfo=UTC)}
-    left.extract(SOURCES["shop_api"](**window).clone(with_name=backfill_schema_name("shop_api")))
+    left.extract(spec("shop_api").dlt_source(**window).clone(with_name=backfill_schema_name("shop_api")))
     left.normalize()
     (package,) = left.list_normalized_load_packages()
     project.api_store.add(order("o9", created_at=created, updated_at="2024-03-09T00:00:00Z"))
@@ -206,5 +208,5 @@ def test_a_window_splits_into_chunks_ending_at_its_end() -> None:
     ragged = split_window(start, start + timedelta(hours=15), timedelta(hours=6))
     assert [c.end - c.start for c in ragged] == [timedelta(hours=6), timedelta(hours=6), timedelta(hours=3)]
     assert len(validate("app_db", "2024-03-01T05:00+02:00", "2024-03-01T06:00:00Z", None, 1)[2]) == 1
-    with pytest.raises(BadArguments):
+    with pytest.raises(UsageError):
         validate("app_db", "2024-03-01", "2024-03-01T00:00:00Z", None, 1)

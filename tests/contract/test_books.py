@@ -11,10 +11,10 @@ import json
 
 import pyarrow as pa
 
-from loaders.entities import ENTITIES, SOURCE_NAMES
-from loaders.harness import ExitCode
+from loaders.core.outcomes import ExitCode
+from loaders.core.registry import ENTITIES, SOURCE_NAMES
+from loaders.landing.batch import Batch
 from loaders.simulate import SimulationConfig, generate
-from loaders.sources.landing import Batch
 from loaders.warehouse import connect
 from tests.support.cli import elt
 from tests.support.project import Project

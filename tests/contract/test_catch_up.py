@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from loaders.pipelines import SOURCES, load_source, pipeline
-from loaders.settings import PROJECT_DIR
+from loaders.core.registry import PROJECT_DIR
+from loaders.landing.pipelines import pipeline
+from loaders.sources import spec
 from tests.contract.records import customer, delivered, order, payment
-from tests.support.project import Project
+from tests.support.project import SOURCES, Project, land
 
 RAW_TABLES = {
     "shop_api": {"raw_shop_api.orders": "id"},
@@ -115,7 +116,7 @@ def assert_not_landed(project: Project, versions: Versions) -> None:
 def leave_package_behind(project: Project, source: str, left_at: str) -> None:
     """What a run killed before its load leaves: the package in dlt's local folder, not in raw."""
     pipe = pipeline(project.settings, source)
-    pipe.extract(SOURCES[source]())
+    pipe.extract(spec(source).dlt_source())
     if left_at == "normalized":
         pipe.normalize()
 
@@ -131,7 +132,7 @@ def test_one_load_lands_the_package_left_behind_and_what_arrived_since(project, 
     arrived = change_every_source(project, 2)
 
     for source in SOURCES:
-        report = load_source(project.settings, source)
+        report = land(project.settings, source)
 
         assert report.resumed_packages == 1, source
         new_load_ids = set(report.load_ids) - set(report.resumed_load_ids)
@@ -151,7 +152,7 @@ def killed_load(source: str, kill_at: str) -> None:
     from dlt.destinations.impl.duckdb.sql_client import DuckDbSqlClient
     from dlt.destinations.impl.postgres.sql_client import Psycopg2SqlClient
 
-    from loaders.settings import Settings
+    from loaders.core.settings import Settings
 
     extracted = False
 
@@ -193,7 +194,7 @@ def killed_load(source: str, kill_at: str) -> None:
     for client in (DuckDbSqlClient, Psycopg2SqlClient):
         client.execute_query = watching(client.execute_query)
         client.commit_transaction = committing(client.commit_transaction)
-    load_source(Settings.from_env(), source)
+    land(Settings.from_env(), source)
 
 
 def run_killed(source: str, kill_at: str) -> None:
@@ -243,7 +244,7 @@ def test_kill_and_change_cycles_lose_no_version_a_source_served(
         reference.load()
         with_env(crashed)
         for source in SOURCES:
-            report = load_source(crashed.settings, source)
+            report = land(crashed.settings, source)
             assert report.resumed_packages == 1, f"{source}: the package killed while loading was not resumed"
 
         assert_landed(crashed, *served)

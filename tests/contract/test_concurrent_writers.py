@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from loaders.harness import ExitCode, run_dbt
+from loaders.core.outcomes import ExitCode
+from loaders.ops.dbt import run_dbt
 from loaders.simulate import SimulationConfig, generate
 from loaders.warehouse import connect
 from tests.contract.records import assert_full_refresh_reproduces
@@ -63,8 +64,8 @@ def test_plain_dbt_build_waits_while_a_loader_holds_the_warehouse(project: Proje
     writing), a plain `dbt build` changes nothing — it waits on PostgreSQL, it fails on DuckDB."""
     import time
 
-    from loaders.locking import writer_lock
     from loaders.warehouse import connect
+    from loaders.warehouse.locks import writer_lock
 
     generate(project.root, WORLD, through_day=1)
     project.run()

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from loaders.harness import run_dbt
+from loaders.ops.dbt import run_dbt
 from loaders.simulate import SimulationConfig, generate
 from tests.contract.records import assert_full_refresh_reproduces
 from tests.support.dbt_project import copy_of_the_dbt_project

@@ -20,14 +20,14 @@ from typing import Any
 
 import pytest
 
-from loaders import records
-from loaders.dead_letters import replay
-from loaders.entities import SOURCE_NAMES
-from loaders.grants import Roles, apply_grants
-from loaders.harness import ExitCode
-from loaders.pipelines import cursor_positions
+from loaders.cli import main
+from loaders.core.outcomes import ExitCode
+from loaders.core.registry import SOURCE_NAMES
+from loaders.landing import records
+from loaders.landing.pipelines import cursor_positions
+from loaders.ops.grants import Roles, apply_grants
+from loaders.ops.status import collect
 from loaders.simulate import SimulationConfig, generate
-from loaders.status import collect
 from loaders.warehouse import connect
 from tests.support.cli import elt
 from tests.support.project import Project
@@ -52,7 +52,7 @@ def replayed(*options: str) -> tuple[int, str]:
 
 
 def replayed_in_process(capfd: pytest.CaptureFixture[str], **options: Any) -> tuple[int, str]:
-    code = replay(**options)
+    code = main(["dead-letters", "replay", *(f"--{name}={value}" for name, value in options.items())])
     return code, capfd.readouterr().out
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from loaders.grants import Roles
+from loaders.ops.grants import Roles
 from loaders.simulate import SimulationConfig, generate
 from tests.support.project import Project
 from tests.support.readers import ReaderLoop, connect_kwargs

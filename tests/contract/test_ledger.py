@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from loaders.harness import ExitCode, ledgered
-from loaders.locking import run_lock
+from loaders.core.outcomes import ExitCode
+from loaders.ops.runner import ledgered
 from loaders.simulate import SimulationConfig, generate
 from loaders.warehouse import connect
+from loaders.warehouse.locks import run_lock
 from tests.support.cli import duckdb_file_held, elt
 from tests.support.project import Project
 
@@ -94,12 +95,12 @@ def test_a_run_that_dies_is_abandoned_and_one_that_raises_is_failed(project: Pro
         with connect(settings, read_only=False) as conn:
             conn.cursor().execute(f"update ops.elt_runs set run_id = 'killed' where run_id = '{run_id}'")
 
-    import loaders.harness
+    import loaders.ops.runner
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("dbt could not start: no such file")
 
-    monkeypatch.setattr(loaders.harness, "run_dbt", broken)
+    monkeypatch.setattr(loaders.ops.runner, "run_dbt", broken)
     with pytest.raises(RuntimeError):
         project.elt_run()
     rows = dict(project.query("select run_id, status from ops.elt_runs where command = 'run'"))

@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from loaders.settings import Settings
+from loaders.core.settings import Settings
 from loaders.simulate import generate
-from loaders.warehouse import fetch_all
+from loaders.warehouse import dialect, fetch_all
 from tests.conftest import _fresh_postgres
 from tests.contract.test_story import STORY
 from tests.support.cli import elt
@@ -151,7 +151,7 @@ def assert_same_tables(on_duckdb: dict[str, Any], on_postgres: dict[str, Any]) -
 def assert_working_folders_apart(on_duckdb: Settings, on_postgres: Settings) -> None:
     """The same ELT_STATE_DIR, two dlt working folders: neither target sees the other's pending packages,
     state or manifest."""
-    duckdb_folder, postgres_folder = on_duckdb.pipelines_dir(), on_postgres.pipelines_dir()
+    duckdb_folder, postgres_folder = dialect(on_duckdb).pipelines_dir(), dialect(on_postgres).pipelines_dir()
     assert duckdb_folder != postgres_folder
     assert duckdb_folder not in postgres_folder.parents and postgres_folder not in duckdb_folder.parents
     assert folder_listing(duckdb_folder) and folder_listing(postgres_folder)
@@ -184,7 +184,7 @@ def test_loading_the_same_sources_into_postgresql_after_duckdb_gives_the_same_ta
             generate(project.root, HISTORY, through_day=day)
             elt_run(when=f"day {day} on DuckDB")
         on_duckdb = Settings.from_env()
-        duckdb_files = folder_listing(on_duckdb.pipelines_dir())
+        duckdb_files = folder_listing(dialect(on_duckdb).pipelines_dir())
 
         # The runbook's procedure, as written, from the DuckDB file's folder: the same source settings and
         # ELT_STATE_DIR, only the warehouse variables change. The sources serve their present only, so the
@@ -203,7 +203,7 @@ def test_loading_the_same_sources_into_postgresql_after_duckdb_gives_the_same_ta
         runbook.run(MOVE, folder, postgres.env)
         on_postgres = Settings.from_env({**os.environ, **postgres.env})
         moved = warehouse_tables(on_postgres)
-        assert folder_listing(on_duckdb.pipelines_dir()) == duckdb_files, "the move touched DuckDB's folder"
+        assert folder_listing(dialect(on_duckdb).pipelines_dir()) == duckdb_files, "the move touched DuckDB's folder"
         runbook.run(MOVE, folder, postgres.env)  # the next `elt run`, from the copied cursors: it changes nothing
         assert warehouse_tables(on_postgres) == moved
         assert_working_folders_apart(on_duckdb, on_postgres)

@@ -17,10 +17,10 @@ from datetime import UTC
 from html.parser import HTMLParser
 from pathlib import Path
 
-from loaders.entities import ENTITIES, SOURCE_NAMES
-from loaders.harness import ExitCode
-from loaders.locking import run_lock
+from loaders.core.outcomes import ExitCode
+from loaders.core.registry import ENTITIES, SOURCE_NAMES
 from loaders.simulate import SimulationConfig, generate
+from loaders.warehouse.locks import run_lock
 from tests.support.cli import duckdb_file_held, elt
 from tests.support.project import Project
 

@@ -6,7 +6,7 @@ result equals a full refresh. Twice in a row gives the same tables; the ledger k
 
 from __future__ import annotations
 
-from loaders.harness import ExitCode
+from loaders.core.outcomes import ExitCode
 from loaders.simulate import SimulationConfig, generate
 from tests.contract.records import assert_full_refresh_reproduces
 from tests.support.cli import elt

@@ -16,8 +16,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from loaders.entities import SOURCE_NAMES
-from loaders.harness import ExitCode
+from loaders.core.outcomes import ExitCode
+from loaders.core.registry import SOURCE_NAMES
 from loaders.simulate import SimulationConfig, generate
 from tests.support.project import Project
 from tests.support.runbook import PROJECT_DIR, Runbook, procedures

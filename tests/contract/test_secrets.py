@@ -29,7 +29,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from loaders.settings import Settings
+from loaders.core.settings import Settings
 from loaders.simulate import SimulationConfig, generate
 from loaders.warehouse import connect
 from tests.support.postgres import free_port

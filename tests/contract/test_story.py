@@ -8,7 +8,7 @@ exactly as the incremental runs left them, and every landed version must be acco
 
 from __future__ import annotations
 
-from loaders.harness import run_dbt
+from loaders.ops.dbt import run_dbt
 from loaders.simulate import FaultPlan, SimulationConfig, generate
 from tests.contract.records import assert_full_refresh_reproduces
 from tests.support.project import Project

@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 
-from loaders.harness import USAGE_ERROR, ExitCode, elt_run
-from loaders.settings import DEFAULT_MAX_DEAD_LETTER_RATE, PROJECT_DIR, Settings
+from loaders.core.outcomes import USAGE_ERROR, ExitCode
+from loaders.core.registry import PROJECT_DIR
+from loaders.core.settings import DEFAULT_MAX_DEAD_LETTER_RATE, Settings
+from loaders.ops.run import elt_run
 from tests.contract.records import customer, delivered, order, payment
 from tests.support.cli import elt
 from tests.support.project import SOURCES, Project

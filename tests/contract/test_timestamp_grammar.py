@@ -9,13 +9,13 @@ the real macro, compiled by dbt and run in sessions deliberately set off UTC, mu
 
 from __future__ import annotations
 
-import os
 import subprocess
 from datetime import UTC, datetime
 
-from loaders.harness import dbt_executable
-from loaders.settings import PROJECT_DIR, Settings
-from loaders.timestamps import TIMESTAMP_GRAMMAR, parse_timestamp
+from loaders.core.registry import PROJECT_DIR
+from loaders.core.settings import Settings
+from loaders.core.timestamps import TIMESTAMP_GRAMMAR, parse_timestamp
+from loaders.ops.dbt import dbt_environment, dbt_executable
 from loaders.warehouse import connect
 
 # (text, its instant in UTC, or None when the text is not a timestamp)
@@ -133,7 +133,7 @@ def sql_literal(text: str | None) -> str:
 
 def compiled_by_dbt(settings: Settings, inline: str) -> str:
     """What dbt compiles an inline query to, with the project's own macros, for the settings' target."""
-    env = {**os.environ, **settings.dbt_env(), "DBT_PROFILES_DIR": str(settings.project_dir)}
+    env = dbt_environment(settings)
     proc = subprocess.run(
         [dbt_executable(), "compile", "--quiet", "--inline", inline],
         cwd=settings.project_dir,

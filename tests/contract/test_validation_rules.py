@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from loaders.records import PAYMENT_CSV_HEADER
+from loaders.sources.payments_files.records import PAYMENT_CSV_HEADER
 
 T0 = "2024-03-01 09:00:00"
 T1 = "2024-03-01 10:00:00"

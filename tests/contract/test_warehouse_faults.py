@@ -41,8 +41,8 @@ from typing import Any
 import psycopg2
 import pytest
 
-import loaders.harness as harness
-from loaders.harness import ExitCode
+import loaders.ops.run as harness
+from loaders.core.outcomes import ExitCode
 from loaders.simulate import SimulationConfig, generate
 from tests.conftest import _fresh_postgres
 from tests.contract.test_catch_up import raw_contents

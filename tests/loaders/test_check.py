@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loaders.harness import ExitCode
+from loaders.core.outcomes import ExitCode
 from tests.support.cli import elt
 from tests.support.postgres import free_port
 from tests.support.project import Project

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest
 
-from loaders import pipelines
-from loaders.harness import dbt_executable
-from loaders.settings import InvalidSetting, Settings
+from loaders.core.settings import InvalidSetting, Settings
+from loaders.landing import pipelines
+from loaders.ops.dbt import dbt_environment, dbt_executable
 
 LIMIT, AS_DUCKDB_SHOWS_IT = "300MB", "286.1 MiB"
 
@@ -26,7 +25,7 @@ def test_the_limit_reaches_the_loaders_and_dbt(tmp_path) -> None:
     with pipelines.pipeline(settings, "shop_api").sql_client() as client:
         assert client.execute_sql("select current_setting('memory_limit')") == [(AS_DUCKDB_SHOWS_IT,)]
 
-    env = {**os.environ, **settings.dbt_env(), "DBT_PROFILES_DIR": str(settings.project_dir)}
+    env = dbt_environment(settings)
     env["DBT_TARGET_PATH"] = str(tmp_path / "target")
     show = subprocess.run(
         [dbt_executable(), "show", "--inline", "select current_setting('memory_limit') as memory_limit"],

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from loaders.pipelines import load_source
-from loaders.records import Order
-from loaders.sources.landing import Batch
+from loaders.landing.batch import Batch
+from loaders.sources.shop_api.records import Order
 from tests.contract.records import customer, order
-from tests.support.project import Project
+from tests.support.project import Project, land
 
 FUTURE = "2099-01-01T00:00:00Z"
 
@@ -34,13 +33,13 @@ def test_a_future_version_lands_without_a_cursor_value() -> None:
 
 def test_an_order_stamped_in_2099_does_not_stop_later_orders(project) -> None:
     project.api_store.add_many([order("o1", updated_at="2024-03-01T12:00:00Z"), order("o_2099", updated_at=FUTURE)])
-    load_source(project.settings, "shop_api")
+    land(project.settings, "shop_api")
     assert ("o_2099", FUTURE) in raw_versions(project, "raw_shop_api.orders", "id")
 
     for day in (2, 3):
         stamp = f"2024-03-0{day}T12:00:00Z"
         project.api_store.add_many([order(f"o{day}", updated_at=stamp), order("o1", updated_at=stamp)])
-        load_source(project.settings, "shop_api")
+        land(project.settings, "shop_api")
         versions = raw_versions(project, "raw_shop_api.orders", "id")
         assert {(f"o{day}", stamp), ("o1", stamp)} <= versions
 
@@ -50,14 +49,14 @@ def test_an_order_stamped_in_2099_does_not_stop_later_orders(project) -> None:
 def test_a_customer_stamped_in_2099_does_not_stop_later_customers(project) -> None:
     project.app_db.upsert_customer(**customer("c1", updated_at="2024-03-01 09:00:00"))
     project.app_db.upsert_customer(**customer("c_2099", updated_at="2099-01-01 00:00:00"))
-    load_source(project.settings, "app_db")
+    land(project.settings, "app_db")
     assert ("c_2099", "2099-01-01 00:00:00") in raw_versions(project, "raw_app_db.customers", "id")
 
     for day in (2, 3):
         stamp = f"2024-03-0{day} 09:00:00"
         project.app_db.upsert_customer(**customer(f"c{day}", updated_at=stamp))
         project.app_db.upsert_customer(**customer("c1", updated_at=stamp, full_name=f"C1 day {day}"))
-        load_source(project.settings, "app_db")
+        land(project.settings, "app_db")
         versions = raw_versions(project, "raw_app_db.customers", "id")
         assert {(f"c{day}", stamp), ("c1", stamp)} <= versions
 

@@ -10,9 +10,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loaders.records import Customer, Order, Payment, to_json
-from loaders.sources.landing import Batch
-from loaders.timestamps import parse_timestamp
+from loaders.core.timestamps import parse_timestamp
+from loaders.landing.batch import Batch
+from loaders.landing.records import to_json
+from loaders.sources.app_db.records import Customer
+from loaders.sources.payments_files.records import Payment
+from loaders.sources.shop_api.records import Order
 
 NOW = datetime(2024, 3, 2, tzinfo=UTC)
 

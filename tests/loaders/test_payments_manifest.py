@@ -7,16 +7,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from loaders.pipelines import LoadReport, load_source
+from loaders.landing.pipelines import LoadReport
 from tests.contract.records import delivered, payment
-from tests.support.project import Project
+from tests.support.project import Project, land
 
 FILE = "payments_20240301_01.csv"
 LATER_FILE = "payments_20240301_02.csv"
 
 
 def load_payments(project: Project) -> LoadReport:
-    return load_source(project.settings, "payments_files")
+    return land(project.settings, "payments_files")
 
 
 def amounts(project: Project) -> dict[str, Decimal]:

@@ -7,8 +7,8 @@ import yaml
 from typer.testing import CliRunner
 
 from loaders.cli import app
-from loaders.entities import PROJECT_DIR, SOURCE_NAMES, dlt_source
-from loaders.pipelines import SOURCES
+from loaders.core.registry import PROJECT_DIR, SOURCE_NAMES
+from loaders.sources import spec, specs
 from tests.support.project import SOURCES as TEST_SOURCES
 
 
@@ -24,14 +24,14 @@ def test_every_registered_source_has_a_loader_and_a_dbt_source() -> None:
     declared = dbt_sources()
     assert set(declared) == set(SOURCE_NAMES)
     for name in SOURCE_NAMES:
-        assert dlt_source(name).name == name  # the dlt source of that name
+        assert spec(name).dlt_source.name == name  # the dlt source of that name
         assert declared[name]["schema"] == f"raw_{name}"
         tables = {table["name"] for table in declared[name]["tables"]}
         assert {"_dlt_loads", "dead_letters"} <= tables, (name, tables)
 
 
 def test_consumers_derive_from_the_registry() -> None:
-    assert tuple(SOURCES) == SOURCE_NAMES
+    assert tuple(specs()) == SOURCE_NAMES
     assert tuple(TEST_SOURCES) == SOURCE_NAMES
     choices = "|".join(SOURCE_NAMES)  # the command line offers exactly the registry's names, in its order
     for command in ("run", "load", "reset"):

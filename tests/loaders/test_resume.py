@@ -3,8 +3,11 @@ itself was left half-written, rebuilt from the warehouse's last completed load. 
 
 from __future__ import annotations
 
-from loaders.pipelines import SOURCES, load_source, pipeline, pipeline_name
+from loaders.core.registry import pipeline_name
+from loaders.landing.pipelines import pipeline
+from loaders.sources import spec
 from tests.contract.records import order
+from tests.support.project import land
 
 
 def test_a_package_extracted_before_a_crash_is_loaded_by_the_next_run(project) -> None:
@@ -12,10 +15,10 @@ def test_a_package_extracted_before_a_crash_is_loaded_by_the_next_run(project) -
     project.load("shop_api")
     project.api_store.add(order("o3", updated_at="2024-03-01T13:00:00Z"))
     # a run that died after extracting: its package waits in the local folder, not in the warehouse
-    pipeline(project.settings, "shop_api").extract(SOURCES["shop_api"]())
+    pipeline(project.settings, "shop_api").extract(spec("shop_api").dlt_source())
     assert project.scalar("select count(*) from raw_shop_api.orders") == 2
 
-    report = load_source(project.settings, "shop_api")
+    report = land(project.settings, "shop_api")
 
     assert "o3" in {row[0] for row in project.query("select id from raw_shop_api.orders")}
     assert project.scalar("select count(*) from raw_shop_api.orders") == 3
@@ -25,13 +28,13 @@ def test_a_package_extracted_before_a_crash_is_loaded_by_the_next_run(project) -
 def test_a_half_written_local_folder_is_rebuilt_from_the_warehouse(project) -> None:
     project.api_store.add_many([order("o1"), order("o2")])
     project.load("shop_api")
-    folder = project.settings.pipelines_dir() / pipeline_name("shop_api")
+    folder = project.pipelines_dir / pipeline_name("shop_api")
     state = folder / "state.json"
     state.write_text(state.read_text()[:20])  # killed while dlt rewrote its state file
     project.api_store.add(order("o3", updated_at="2024-03-01T13:00:00Z"))
     resets: list[str] = []
 
-    load_source(project.settings, "shop_api", on_reset=lambda reason: resets.append(reason))
+    land(project.settings, "shop_api", on_reset=lambda reason: resets.append(reason))
 
     assert resets and "dlt step" in resets[0]
     assert project.scalar("select count(*) from raw_shop_api.orders") == 3

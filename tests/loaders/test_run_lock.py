@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
-from loaders.harness import ExitCode
-from loaders.locking import run_lock
+from loaders.core.outcomes import ExitCode
+from loaders.warehouse.locks import run_lock
 
 
 def test_a_second_run_is_refused_while_the_first_holds_the_lock(project) -> None:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from loaders.harness import ExitCode
+from loaders.core.outcomes import ExitCode
 from loaders.simulate import FaultPlan
 from tests.contract.records import order
 from tests.support.project import Project

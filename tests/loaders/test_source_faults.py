@@ -26,8 +26,9 @@ import pytest
 import requests
 from tenacity import RetryCallState
 
-from loaders.harness import ExitCode, SourceOutcome, load_sources
-from loaders.pipelines import pipeline_name
+from loaders.core.outcomes import ExitCode, SourceOutcome
+from loaders.core.registry import pipeline_name
+from loaders.ops.load import load_sources
 from loaders.simulate import FaultPlan
 from loaders.simulate.api_server import FATAL_FAULTS
 from loaders.sources.shop_api.helpers import OrdersPaginator, RetryPolicy, ShopApiError
@@ -65,7 +66,7 @@ def committed(project: Project, source: str) -> tuple[Any, ...]:
     dataset = f"raw_{source}"
     loads = project.scalar(f"select count(*) from {dataset}._dlt_loads")
     states = project.query(f"select version, state from {dataset}._dlt_pipeline_state order by version")
-    local = dlt.attach(pipeline_name(source), pipelines_dir=str(project.settings.pipelines_dir())).state
+    local = dlt.attach(pipeline_name(source), pipelines_dir=str(project.pipelines_dir)).state
     return loads, states, json.dumps(local.get("sources", {}), sort_keys=True, default=str)
 
 

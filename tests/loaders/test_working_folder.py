@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loaders.entities import SOURCE_NAMES
-from loaders.pipelines import pipeline
+from loaders.core.registry import SOURCE_NAMES
+from loaders.landing.pipelines import pipeline
 from loaders.simulate import SimulationConfig, generate
 from tests.support.project import Project
 
@@ -27,6 +27,6 @@ def test_loaded_packages_are_deleted_and_the_folder_does_not_grow(project: Proje
             pipe = pipeline(project.settings, source)
             assert not pipe.list_completed_load_packages(), f"{source} kept a loaded package after day {day}"
             assert not pipe.list_normalized_load_packages() and not pipe.list_extracted_load_packages()
-        sizes.append(folder_bytes(project.settings.pipelines_dir()))
+        sizes.append(folder_bytes(project.pipelines_dir))
     # state and schemas only: three days of history make it no bigger than a few kilobytes more
     assert sizes[2] <= sizes[0] + 64 * 1024, sizes

@@ -6,7 +6,7 @@ over raw tables the loaders create from empty sources.
 
 from __future__ import annotations
 
-from loaders.harness import run_dbt
+from loaders.ops.dbt import run_dbt
 
 
 def test_dbt_unit_tests_pass(project) -> None:

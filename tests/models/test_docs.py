@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from loaders.entities import ENTITIES, SOURCE_NAMES
+from loaders.core.registry import ENTITIES, SOURCE_NAMES
 from loaders.simulate import SimulationConfig, generate
 from tests.support.project import Project
 

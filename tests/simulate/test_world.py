@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from loaders.records import PAYMENT_CSV_HEADER, Order, Payment
 from loaders.simulate import (
     ApiStore,
     AppDb,
@@ -31,6 +30,8 @@ from loaders.simulate import (
     payments_dir,
     write_payments_file,
 )
+from loaders.sources.payments_files.records import PAYMENT_CSV_HEADER, Payment
+from loaders.sources.shop_api.records import Order
 
 QUIET = {"invalid_rate": 0.0, "damaged_rate": 0.0}
 START = datetime(2024, 3, 1, tzinfo=UTC)

@@ -15,13 +15,25 @@ from typing import Any
 
 import pytest
 
-from loaders.entities import ENTITIES, SOURCE_NAMES
-from loaders.harness import DbtOutcome, ExitCode, elt_run, load_sources, run_dbt
-from loaders.settings import Settings
+from loaders.core.outcomes import DbtOutcome, ExitCode
+from loaders.core.registry import QUARANTINE_KEYS, SOURCE_NAMES
+from loaders.core.settings import Settings
+from loaders.landing.batch import Tally
+from loaders.landing.pipelines import LoadReport, load_source
+from loaders.ops.dbt import run_dbt
+from loaders.ops.load import load_sources
+from loaders.ops.run import elt_run
 from loaders.simulate import ApiServer, ApiStore, AppDb, FaultPlan, write_payments_file
-from loaders.warehouse import connect, fetch_all
+from loaders.sources import spec
+from loaders.warehouse import connect, dialect, fetch_all
 
 SOURCES = list(SOURCE_NAMES)
+
+
+def land(settings: Settings, source: str, on_reset: Any = None) -> LoadReport:
+    """One source through its pipeline (the packages a crash left, then the new extract), as a load does."""
+    return load_source(settings, spec(source), Tally(), on_reset=on_reset)
+
 
 CANONICAL_KEYS = {
     "customers": ("customer_id",),
@@ -31,7 +43,6 @@ CANONICAL_KEYS = {
     "payments": ("payment_id",),
     "daily_revenue": ("revenue_date", "currency"),
 }
-QUARANTINE_KEYS = {entity.name: entity.key for entity in ENTITIES}
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,11 @@ class Project:
     @property
     def settings(self) -> Settings:
         return Settings.from_env()
+
+    @property
+    def pipelines_dir(self) -> Path:
+        """dlt's working folder of this deployment's warehouse."""
+        return dialect(self.settings).pipelines_dir()
 
     # -- sources -----------------------------------------------------------------------------------
     @property

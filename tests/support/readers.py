@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from loaders.settings import Settings
+from loaders.core.settings import Settings
 
 
 @dataclass(frozen=True)

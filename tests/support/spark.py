@@ -1,4 +1,4 @@
-"""Spark for the tests: local Thrift servers (loaders/spark_server.py) started once per test session, the
+"""Spark for the tests: local Thrift servers (loaders/warehouse/spark_server.py) started once per test session, the
 first when a test first asks for one; a test gets a server emptied of every schema the one before it made."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import contextlib
 from pathlib import Path
 from types import TracebackType
 
-from loaders.settings import Settings
-from loaders.spark_server import local_thrift_server
+from loaders.core.settings import Settings
 from loaders.warehouse import connect
+from loaders.warehouse.spark_server import local_thrift_server
 
 
 class SparkServers:

@@ -20,17 +20,19 @@ from typing import Any
 import dlt
 import sqlalchemy as sa
 
-from loaders.records import Customer, Product, SourceRecord
-from loaders.sources.app_db.settings import CHUNK_SIZE, COMMIT_LAG_SECONDS, FUTURE_VERSION_TOLERANCE_SECONDS
-from loaders.sources.landing import (
+from loaders.landing.batch import (
     Batch,
     TakenWithoutVersion,
+    Tally,
     Window,
     as_window,
     raw_json,
     raw_table_hints,
     source_cursor,
 )
+from loaders.landing.records import SourceRecord
+from loaders.sources.app_db.records import Customer, Product
+from loaders.sources.app_db.settings import CHUNK_SIZE, COMMIT_LAG_SECONDS, FUTURE_VERSION_TOLERANCE_SECONDS
 
 SOURCE = "app_db"
 TABLES: dict[str, tuple[type[SourceRecord], str]] = {
@@ -66,14 +68,18 @@ def app_db(
     chunk_size: int = CHUNK_SIZE,
     start: datetime | None = None,
     end: datetime | None = None,
+    tally: Tally | None = None,
 ) -> Any:
     """`schema`: where the tables live when the database has schemas (PostgreSQL); default search path.
-    `start`/`end` (`elt backfill`): read only the rows updated in `[start, end)`, with no cursor state."""
+    `start`/`end` (`elt backfill`): read only the rows updated in `[start, end)`, with no cursor state.
+    `tally` counts what the extraction hands to dlt."""
     window = as_window(start, end)
+    tally = tally or Tally()
     engine = connect(credentials)
     tables = reflect_tables(engine, schema)
     return [
-        table_resource(engine, tables[name], model, key, chunk_size, window) for name, (model, key) in TABLES.items()
+        table_resource(engine, tables[name], model, key, chunk_size, window, tally)
+        for name, (model, key) in TABLES.items()
     ]
 
 
@@ -136,6 +142,7 @@ def table_resource(
     key: str,
     chunk_size: int,
     window: Window | None = None,
+    tally: Tally | None = None,
 ) -> Any:
     name = table.name
     cursor = source_cursor(COMMIT_LAG_SECONDS, window)
@@ -144,7 +151,7 @@ def table_resource(
     def rows(updated=cursor) -> Iterator[Any]:
         delivered_at = datetime.now(UTC)
         horizon = delivered_at + timedelta(seconds=FUTURE_VERSION_TOLERANCE_SECONDS)
-        batch = Batch(SOURCE, name, model, key=key, cursor_horizon=horizon)
+        batch = Batch(SOURCE, name, model, key=key, cursor_horizon=horizon, tally=tally or Tally())
         try:
             with engine.connect() as conn:
                 result = conn.execution_options(stream_results=True).execute(

@@ -1,8 +1,8 @@
 """`payments_files`: settlement CSVs dropped in a folder or any fsspec URL (contract 1.3).
 
-Which files are read is decided by a manifest, not by a clock. The manifest lives in dlt's resource
-state, so it commits in the same load package as the rows it describes (a crash before the commit
-leaves it, and the files, as they were):
+Which files are read is decided by a manifest, not by a clock (loaders/landing/manifest.py). The manifest
+lives in dlt's resource state, so it commits in the same load package as the rows it describes (a crash
+before the commit leaves it, and the files, as they were):
 
 - it maps each file's path (relative to the folder) to the identity of the delivery taken:
   `[size in bytes, modification time in µs]`, both from the one listing the run makes;
@@ -46,13 +46,15 @@ from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.common.storages.fsspec_filesystem import fsspec_from_config
 from dlt.sources.filesystem import FileItemDict, glob_files
 
-from loaders.records import Payment
-from loaders.sources.landing import Batch, Window, as_window, raw_table_hints
-from loaders.sources.payments_files.helpers import Delivery, Manifest, read_csv_records
-from loaders.timestamps import parse_timestamp
+from loaders.core.timestamps import parse_timestamp
+from loaders.landing.batch import Batch, Tally, Window, as_window, raw_table_hints
+from loaders.landing.manifest import Delivery, Manifest
+from loaders.sources.payments_files.helpers import read_csv_records
+from loaders.sources.payments_files.records import Payment
 
 SOURCE = "payments_files"
 FILE_GLOB = "payments_*.csv"
+SOURCE_FILE_COLUMN = "_source_file"
 
 
 class PaymentsFolderMissing(RuntimeError):
@@ -65,9 +67,12 @@ def payments_files(
     file_glob: str = FILE_GLOB,
     start: datetime | None = None,
     end: datetime | None = None,
+    tally: Tally | None = None,
 ) -> Any:
-    """`start`/`end` (`elt backfill`): every file's rows updated in `[start, end)`, manifest untouched."""
+    """`start`/`end` (`elt backfill`): every file's rows updated in `[start, end)`, manifest untouched.
+    `tally` counts what the extraction hands to dlt."""
     window = as_window(start, end)
+    tally = tally or Tally()
 
     @dlt.resource(name="payments", **raw_table_hints("payment_id"))
     def payments() -> Iterator[Any]:
@@ -88,8 +93,9 @@ def payments_files(
             "payments",
             Payment,
             key="payment_id",
-            extra_columns={"_source_file": pa.string()},
+            extra_columns={SOURCE_FILE_COLUMN: pa.string()},
             dead_letter_identity="location",
+            tally=tally,
         )
         for delivery in manifest.new_deliveries(listed.values(), started):
             first_seq = manifest.next_seq

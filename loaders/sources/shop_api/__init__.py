@@ -8,9 +8,10 @@ from typing import Any
 
 import dlt
 
-from loaders.records import Order
-from loaders.sources.landing import Batch, TakenWithoutVersion, as_window, raw_table_hints, source_cursor
+from loaders.core.timestamps import parse_timestamp
+from loaders.landing.batch import Batch, TakenWithoutVersion, Tally, as_window, raw_table_hints, source_cursor
 from loaders.sources.shop_api.helpers import RetryPolicy, make_client, order_pages, read_ahead
+from loaders.sources.shop_api.records import Order
 from loaders.sources.shop_api.settings import (
     FUTURE_VERSION_TOLERANCE_SECONDS,
     LATE_VERSION_LAG_SECONDS,
@@ -21,7 +22,6 @@ from loaders.sources.shop_api.settings import (
     REQUEST_MAX_RETRY_DELAY_SECONDS,
     REQUEST_TIMEOUT_SECONDS,
 )
-from loaders.timestamps import parse_timestamp
 
 SOURCE = "shop_api"
 
@@ -39,15 +39,18 @@ def shop_api(
     max_empty_pages: int = MAX_EMPTY_PAGES_IN_A_ROW,
     start: datetime | None = None,
     end: datetime | None = None,
+    tally: Tally | None = None,
 ) -> Any:
     """Every argument from `page_size` to `max_empty_pages` is a setting (`SOURCES__SHOP_API__<NAME>`);
     settings.py says what each bounds. `start`/`end` (`elt backfill`): read only the versions updated in
-    `[start, end)`, with no cursor state, instead of everything since the cursor."""
+    `[start, end)`, with no cursor state, instead of everything since the cursor. `tally` counts what the
+    extraction hands to dlt and the requests it retried."""
     window = as_window(start, end)
+    tally = tally or Tally()
     policy = RetryPolicy.configured(
         request_timeout, request_max_attempts, request_backoff_factor, request_max_retry_delay, request_deadline
     )
-    client = make_client(base_url, token, policy, max_empty_pages)
+    client = make_client(base_url, token, policy, max_empty_pages, on_retry=tally.count_retry)
 
     cursor = source_cursor(LATE_VERSION_LAG_SECONDS, window)
 
@@ -55,7 +58,7 @@ def shop_api(
     def orders(updated=cursor) -> Iterator[Any]:
         delivered_at = datetime.now(UTC)
         horizon = delivered_at + timedelta(seconds=FUTURE_VERSION_TOLERANCE_SECONDS)
-        batch = Batch(SOURCE, "orders", Order, key="id", cursor_horizon=horizon)
+        batch = Batch(SOURCE, "orders", Order, key="id", cursor_horizon=horizon, tally=tally)
         # served on every read: taken once (a backfill's window leaves them out anyway)
         taken = TakenWithoutVersion(dlt.current.resource_state()) if window is None else None
         seq = 0

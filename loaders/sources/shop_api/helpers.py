@@ -16,7 +16,7 @@ import json
 import queue
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -96,7 +96,8 @@ class RetryPolicy:
         backoff = min(self.backoff_factor * 2 ** (state.attempt_number - 1), self.max_retry_delay)
         return backoff * random.uniform(0.5, 1.0)
 
-    def retrying(self) -> Retrying:
+    def retrying(self, on_retry: Callable[[], None] = lambda: None) -> Retrying:
+        """tenacity's retrying with this policy; `on_retry` is told of each retry (the load's tally)."""
         return Retrying(
             retry=retry_any(
                 retry_if_status(DEFAULT_RETRY_STATUS),  # 429 and every 5xx
@@ -107,7 +108,7 @@ class RetryPolicy:
             # tenacity computes the wait before asking `stop`, so no retry starts whose wait ends past the deadline
             stop=stop_after_attempt(self.max_attempts) | stop_before_delay(self.deadline),
             retry_error_callback=self._give_up,
-            before_sleep=lambda _state: RETRIES.add(),
+            before_sleep=lambda _state: on_retry(),
         )
 
     def _give_up(self, state: RetryCallState) -> Any:
@@ -119,30 +120,13 @@ class RetryPolicy:
         )
 
 
-class RetryCounter:
-    """Requests retried in this process since the harness last took the count (for the run ledger)."""
-
-    def __init__(self) -> None:
-        self._count = 0
-
-    def add(self) -> None:
-        self._count += 1
-
-    def take(self) -> int:
-        count, self._count = self._count, 0
-        return count
-
-
-RETRIES = RetryCounter()
-
-
-def make_session(policy: RetryPolicy) -> Session:
+def make_session(policy: RetryPolicy, on_retry: Callable[[], None] = lambda: None) -> Session:
     """dlt's requests session (timeout on every request, no raise on status) whose `send` retries."""
     session = Session(timeout=policy.timeout, raise_for_status=False)
     adapter = HTTPAdapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    session.send = policy.retrying().wraps(session.send)  # type: ignore[method-assign]
+    session.send = policy.retrying(on_retry).wraps(session.send)  # type: ignore[method-assign]
     return session
 
 
@@ -189,13 +173,15 @@ class OrdersClient(RESTClient):
         return list(body["data"])
 
 
-def make_client(base_url: str, token: str, policy: RetryPolicy, max_empty_pages: int) -> RESTClient:
+def make_client(
+    base_url: str, token: str, policy: RetryPolicy, max_empty_pages: int, on_retry: Callable[[], None] = lambda: None
+) -> RESTClient:
     return OrdersClient(
         base_url=base_url.rstrip("/"),
         auth=BearerTokenAuth(token),
         paginator=OrdersPaginator(max_empty_pages),
         data_selector="data",
-        session=make_session(policy),
+        session=make_session(policy, on_retry),
     )
 
 

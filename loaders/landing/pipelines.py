@@ -1,0 +1,283 @@
+"""The one dlt pipeline factory, and landing a source through it: resume what a crash left, then extract.
+
+Sources know nothing of the warehouse: each pipeline's destination comes from the one warehouse
+configuration (`Settings`, through the target's dialect), the same one dbt's `profiles.yml` reads. Every
+pipeline of the project is made by `make_pipeline`: a source's scheduled loads (`elt_<source>`, whose state
+holds its cursors and manifests), a backfill's chunks and a dead-letter replay, each with a name of its own
+(loaders/core/registry.py) so none moves another's state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import dlt
+from dlt.common.storages.exceptions import StorageException
+
+from loaders.core.outcomes import innermost_cause
+from loaders.core.registry import (
+    DEAD_LETTERS_TABLE,
+    backfill_pipeline_name,
+    backfill_schema_name,
+    pipeline_name,
+    raw_dataset,
+)
+from loaders.core.settings import Settings
+from loaders.landing.batch import Tally
+from loaders.landing.spec import SourceSpec
+from loaders.warehouse import dialect
+
+# dbt's incremental models find new raw versions by their load id; dlt's Arrow path omits the
+# column unless asked.
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What one `load_source` call landed: the packages a crash left behind, then the new extract.
+
+    `landed`/`dead_lettered`/`collapsed` (counted in the warehouse) and `load_ids` cover both;
+    `extracted` is what the source handed over in this call (counted by the source before dlt saw it)
+    plus what the resumed packages staged; `resumed_load_ids` names the packages that were finished
+    rather than extracted by this call (empty when nothing was pending).
+    """
+
+    source: str
+    landed: int
+    dead_lettered: int
+    load_ids: tuple[str, ...]
+    resumed_load_ids: tuple[str, ...] = ()
+    extracted: int = 0
+    collapsed: int = 0
+
+    @property
+    def resumed_packages(self) -> int:
+        return len(self.resumed_load_ids)
+
+
+def make_pipeline(settings: Settings, name: str, source: str) -> dlt.Pipeline:
+    """The pipeline `name` landing into the raw dataset of `source`, in this warehouse's working folder."""
+    warehouse = dialect(settings)
+    folder = warehouse.pipelines_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=warehouse.dlt_destination(),
+        dataset_name=raw_dataset(source),
+        pipelines_dir=str(folder),
+    )
+
+
+def pipeline(settings: Settings, source: str) -> dlt.Pipeline:
+    """The source's own pipeline, whose state holds its cursors and manifests."""
+    return make_pipeline(settings, pipeline_name(source), source)
+
+
+class LocalStateDamaged(RuntimeError):
+    """dlt's local working folder was left half-written by a killed run."""
+
+
+def load_source(
+    settings: Settings, spec: SourceSpec, tally: Tally, on_reset: Callable[..., None] | None = None
+) -> LoadReport:
+    """Land one source: first the packages a crashed run left behind, then what is new, in one call.
+
+    dlt's `run` loads pending packages and returns without extracting, so a scheduler calling it once
+    per run would land data that arrived during the outage only a run later. Here the pending
+    packages are loaded first (their cursors and manifests are already in the local state, committed
+    with them), then the source is extracted from there and loaded. The source counts what it hands to
+    dlt (and the requests it retried) in `tally`.
+
+    A run killed while dlt was writing its local working folder can leave it unreadable (a schema
+    file missing, a state file cut short). That folder is only a cache of what the destination holds:
+    dlt restores the cursor state and schema from the last *completed* load in the warehouse. So the
+    folder is discarded and the source extracted again from that committed cursor; anything the lost
+    packages held is re-read from the source and merges onto itself.
+    """
+    try:
+        return _run(settings, spec, tally)
+    except LocalStateDamaged as damaged:
+        if on_reset is not None:
+            on_reset(reason=str(damaged))
+        shutil.rmtree(dialect(settings).pipelines_dir() / pipeline_name(spec.name), ignore_errors=True)
+        return _run(settings, spec, tally)
+
+
+def _run(settings: Settings, spec: SourceSpec, tally: Tally) -> LoadReport:
+    warehouse = dialect(settings)
+    step = "attach"
+    try:
+        pipe = pipeline(settings, spec.name)
+        step = "resume"
+        warehouse.forget_uncommitted_state_rows(pipe)
+        resumed = pipe.run()  # no data: syncs with the destination, loads pending packages if any
+        resumed_ids = tuple(resumed.loads_ids) if resumed is not None else ()
+        resumed_counts = warehouse.package_counts(pipe, resumed_ids)
+        step = "run"
+        before = tally.handed_over
+        pipe.run(spec.dlt_source(tally=tally), loader_file_format=warehouse.loader_file_format())
+        handed_over = tally.handed_over - before
+        new_ids = _trace_load_ids(pipe)
+        new_counts = warehouse.package_counts(pipe, new_ids)
+        drop_loaded_packages(pipe)
+        warehouse.after_load(raw_dataset(spec.name), pipe.default_schema)
+    except Exception as exc:
+        cause = innermost_cause(exc)
+        failed_step = getattr(exc, "step", step)
+        if failed_step != "extract" and isinstance(cause, (OSError, StorageException, json.JSONDecodeError)):
+            raise LocalStateDamaged(f"{type(cause).__name__} at dlt step {failed_step}") from exc
+        raise
+    counts = resumed_counts + new_counts
+    return LoadReport(
+        spec.name,
+        counts.landed,
+        counts.dead_lettered,
+        resumed_ids + new_ids,
+        resumed_ids,
+        # the killed run that extracted the resumed packages counted nothing this process knows of: what
+        # they staged is what they were handed
+        extracted=handed_over + resumed_counts.staged,
+        collapsed=counts.collapsed,
+    )
+
+
+def backfill_pipeline(settings: Settings, source: str, slot: int) -> dlt.Pipeline:
+    return make_pipeline(settings, backfill_pipeline_name(source, slot), source)
+
+
+def finish_backfill_packages(
+    settings: Settings,
+    source: str,
+    load_lock: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> tuple[str, ...]:
+    """Load the packages a killed backfill left in its pipelines' folders; their load ids.
+
+    A load job that committed before the kill has merged rows into raw under a load id that is not
+    complete, and staging shows only rows of complete loads: until the package completes, the versions
+    it replaced are hidden — and a source that no longer serves them cannot bring them back. So the
+    package is finished, as `load_source` finishes the source's own. A folder a kill left unreadable is
+    only a cache and is dropped (its chunk is re-extracted by `elt backfill --resume`).
+    """
+    warehouse = dialect(settings)
+    finished: list[str] = []
+    prefix = f"{backfill_schema_name(source)}_"
+    folder_root = warehouse.pipelines_dir()
+    folders = sorted(folder_root.glob(f"{prefix}*")) if folder_root.is_dir() else []
+    for folder in folders:
+        slot = folder.name.removeprefix(prefix)
+        if not slot.isdigit():
+            continue
+        try:
+            pipe = backfill_pipeline(settings, source, int(slot))
+            if not pipe.has_pending_data:
+                continue
+            with load_lock():
+                warehouse.forget_uncommitted_state_rows(pipe)
+                info = pipe.run()  # no data: normalizes and loads what is pending
+        except Exception as exc:
+            cause = innermost_cause(exc)
+            if getattr(exc, "step", None) == "load" or not isinstance(
+                cause, (OSError, StorageException, json.JSONDecodeError)
+            ):
+                raise
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        finished.extend(info.loads_ids if info is not None else ())
+    return tuple(finished)
+
+
+def load_window(
+    settings: Settings,
+    spec: SourceSpec,
+    start: datetime,
+    end: datetime,
+    slot: int = 0,
+    load_lock: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+) -> LoadReport:
+    """Land the versions of one source whose version time falls in `[start, end)`, through the backfill
+    pipeline `slot`: the source reads the window (see `batch.Window`), raw merges on (key, version) as
+    for every load, so landing a window twice changes nothing the second time.
+
+    The working folder is emptied first (`finish_backfill_packages` has loaded what a killed backfill
+    left there): what this call loads is this chunk's alone. Extract and normalize run outside
+    `load_lock`; only the load into the warehouse holds it.
+    """
+    warehouse = dialect(settings)
+    shutil.rmtree(warehouse.pipelines_dir() / backfill_pipeline_name(spec.name, slot), ignore_errors=True)
+    pipe = backfill_pipeline(settings, spec.name, slot)
+    pipe.extract(
+        spec.dlt_source(tally=Tally(), start=start, end=end).clone(with_name=backfill_schema_name(spec.name)),
+        loader_file_format=warehouse.loader_file_format(),
+    )
+    normalized = pipe.normalize()
+    with load_lock():
+        loaded = pipe.load()
+    counts = {
+        table: count
+        for table, count in (normalized.row_counts if normalized is not None else {}).items()
+        if not table.startswith("_dlt")
+    }
+    dead = counts.pop(DEAD_LETTERS_TABLE, 0)
+    return LoadReport(spec.name, sum(counts.values()), dead, tuple(loaded.loads_ids) if loaded is not None else ())
+
+
+def land_resources(settings: Settings, name: str, source: str, resources: list[Any]) -> str:
+    """Merge ready-made resources into a source's raw dataset through the pipeline `name`, whose folder
+    carries nothing from one call to the next (a dead-letter replay); the load id."""
+    warehouse = dialect(settings)
+    shutil.rmtree(warehouse.pipelines_dir() / name, ignore_errors=True)
+    pipe = make_pipeline(settings, name, source)
+    info = pipe.run(resources, loader_file_format=warehouse.loader_file_format())
+    return info.loads_ids[-1]
+
+
+def drop_loaded_packages(pipe: dlt.Pipeline) -> None:
+    """Delete the packages dlt keeps in its working folder after loading them (their job files, state and
+    schema): what they held is committed in the warehouse, which is also where dlt restores state from, so
+    the folder holds only what is pending and does not grow run after run."""
+    storage = pipe._get_load_storage()  # dlt has no public call for it
+    for load_id in storage.list_loaded_packages():
+        storage.delete_loaded_package(load_id)
+
+
+def _trace_load_ids(pipe: dlt.Pipeline) -> tuple[str, ...]:
+    """The load ids the last run of the pipeline loaded."""
+    load_ids: list[str] = []
+    for step in pipe.last_trace.steps:
+        if step.step == "load" and step.step_info is not None:
+            load_ids.extend(step.step_info.loads_ids)
+    return tuple(load_ids)
+
+
+def cursor_positions(settings: Settings, source: str) -> dict[str, Any]:
+    """Where each resource of a source stands, from the local dlt state (the last load this machine made
+    or restored): an incremental's `last_value`, or a file manifest's size and next delivery number."""
+    try:
+        state = pipeline(settings, source).state
+    except Exception:  # no local state yet, or a damaged one (load_source resets it): nothing to show
+        return {}
+    positions: dict[str, Any] = {}
+    for source_state in state.get("sources", {}).values():
+        for resource, resource_state in source_state.get("resources", {}).items():
+            if "files" in resource_state:
+                files, next_seq = len(resource_state["files"]), resource_state.get("next_seq")
+                positions[resource] = {"files": files, "next_seq": next_seq}
+            for cursor, incremental in resource_state.get("incremental", {}).items():
+                positions[f"{resource}.{cursor}"] = incremental.get("last_value")
+    return positions
+
+
+def pending_packages(settings: Settings, source: str) -> int:
+    """Packages of the source extracted or normalized but not loaded (a crash left them)."""
+    try:
+        pipe = pipeline(settings, source)
+        return len(pipe.list_extracted_load_packages()) + len(pipe.list_normalized_load_packages())
+    except Exception:  # no working folder yet
+        return 0
