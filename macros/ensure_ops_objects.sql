@@ -66,8 +66,20 @@
     {{ return(adapter.dispatch('serialize_writers', 'elt')()) }}
 {%- endmacro %}
 
+{#- Under `elt`, the harness names the session holding its run lock (ELT_RUN_LOCK_SESSION): a model whose
+    run has lost it (the session died with the server) refuses to write, so nothing is written without it. -#}
 {% macro default__serialize_writers() -%}
     select pg_advisory_xact_lock(hashtext('{{ writer_lock_name() }}'))
+    {%- set session = env_var('ELT_RUN_LOCK_SESSION', '') -%}
+    {%- if session | length > 0 %};
+    do $$ begin
+        if not exists (
+            select 1 from pg_locks where locktype = 'advisory' and granted and pid = {{ session | int }}
+        ) then
+            raise exception 'elt: the run lost its run lock (the session holding it is gone): nothing more is written';
+        end if;
+    end $$
+    {%- endif %}
 {%- endmacro %}
 
 {% macro duckdb__serialize_writers() -%}

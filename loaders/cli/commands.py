@@ -7,13 +7,12 @@ The operations are imported inside each command: they bring dlt, dbt's subproces
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from loaders.cli.app import EPILOG, app, dead_letters_app, emit, settings, simulate_app
+from loaders.cli.app import EPILOG, app, complain, dead_letters_app, emit, settings, simulate_app, state_app
 from loaders.cli.options import SAMPLE, DryRun, FullRefresh, Json, OnlySource, Root, Source, SourceName, Sources, Yes
 from loaders.core.outcomes import USAGE_ERROR, ExitCode
 from loaders.core.registry import SOURCE_NAMES
@@ -288,6 +287,43 @@ def replay_dead_letters(
     raise typer.Exit(emit(replay(settings(), str(source) if source else None, ids or [], corrections, dry_run)))
 
 
+Resource = Annotated[str | None, typer.Argument(metavar="[RESOURCE]", help="one resource (default: all of them)")]
+
+
+@state_app.command("get")
+def state_get(source: Source, resource: Resource = None) -> int:
+    """Print the source's state as the warehouse last committed it: each resource's cursor or manifest."""
+    from loaders.ops.state import get
+
+    return emit(get(settings(), str(source), resource))
+
+
+@state_app.command("set")
+def state_set(
+    source: Source,
+    resource: Resource = None,
+    cursor: Annotated[
+        str, typer.Option("--cursor", metavar="T", help="the cursor's new position: a date or a UTC timestamp")
+    ] = "",
+    yes: Yes = False,
+) -> int:
+    """Pin the resources' cursor (the next run reads from there); ledgered, under the run lock."""
+    from loaders.ops.state import change
+
+    if not cursor:
+        raise typer.BadParameter("give the cursor's new position", param_hint="'--cursor'")
+    return emit(change(settings(), str(source), resource, cursor, yes, "state set"))
+
+
+@state_app.command("clear")
+def state_clear(source: Source, resource: Resource = None, yes: Yes = False) -> int:
+    """Forget what the resources have taken (cursor, file manifest) so the next run reads them from the start;
+    raw is kept. Ledgered, under the run lock."""
+    from loaders.ops.state import change
+
+    return emit(change(settings(), str(source), resource, None, yes, "state clear"))
+
+
 @app.command()
 def report(
     output: Annotated[
@@ -363,24 +399,33 @@ def serve(
 
     token = os.environ.get("SOURCES__SHOP_API__TOKEN")
     if not token:
-        print("elt simulate serve: set SOURCES__SHOP_API__TOKEN to the token clients must send", file=sys.stderr)
+        complain("elt simulate serve: set SOURCES__SHOP_API__TOKEN to the token clients must send")
         return USAGE_ERROR
     serve_forever(root, host, port, token, FaultPlan(sequence=[f for f in faults.split(",") if f]))
     return int(ExitCode.OK)
 
 
 @app.command(epilog=EPILOG)
-def demo(root: Root = SAMPLE, days: int = 3) -> int:
-    """Generate sample sources, serve the API, run the ELT on them (what `make run` does)."""
+def demo(
+    root: Root = SAMPLE,
+    days: Annotated[int, typer.Option(help="generate the sample world through this day")] = 3,
+    next_day: Annotated[
+        bool,
+        typer.Option("--next-day", help="the day after the one the last demo generated: what a daily schedule sees"),
+    ] = False,
+) -> int:
+    """Generate sample sources, serve their API, run the ELT on them (what `make run` does); with --next-day,
+    the world one day on, as a daily scheduled `elt run` meets it."""
     import secrets
 
     from loaders.ops.run import elt_run
-    from loaders.simulate import ApiServer, SimulationConfig
+    from loaders.simulate import ApiServer, SimulationConfig, generated_day
     from loaders.simulate import generate as write_world
     from loaders.warehouse import dialect
 
     root = root.resolve()
-    write_world(root, SimulationConfig(), through_day=days)
+    day = (generated_day(root) or days - 1) + 1 if next_day else days
+    write_world(root, SimulationConfig(), through_day=day)
     token = secrets.token_urlsafe(16)
     with ApiServer(root, token=token) as api:
         os.environ.update(
@@ -392,4 +437,5 @@ def demo(root: Root = SAMPLE, days: int = 3) -> int:
         chosen = settings()
         code = emit(elt_run(chosen, list(SOURCE_NAMES), []))
     print(f"tables: {dialect(chosen).location()} — schemas analytics, quarantine, ops, staging, raw_*")
+    print(f"sample world: day {day} in {root}; the next day's run: elt demo --next-day")
     return code

@@ -9,49 +9,57 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
-from loaders.core.timestamps import as_utc
+from loaders.core.events import json_default
+from loaders.core.timestamps import as_utc, iso
 from loaders.ops.dead_letters import DeadLetter
 from loaders.ops.status import Status
 
+PIPE_WIDTH = 250
+
+
+def console() -> Console:
+    """stdout as rich draws on it: a terminal's own width; a pipe or a file wide enough for whole lines."""
+    return Console(width=None if sys.stdout.isatty() else PIPE_WIDTH)
+
+
+def table(title: str, columns: tuple[str, ...]) -> Table:
+    """A table whose cells wrap rather than cut a value short."""
+    drawn = Table(title=title)
+    for column in columns:
+        drawn.add_column(column, overflow="fold")
+    return drawn
+
 
 def render_status(status: Status) -> None:
-    console = Console()
+    out = console()
     if status.warehouse != "ok":
-        console.print(f"[yellow]warehouse ({status.target}) not read[/yellow]: {status.warehouse}")
-    runs = Table(title=f"last runs ({status.target})")
-    for column in ("run", "command", "started (UTC)", "took", "status", "exit", "models", "quarantine +/-", "error"):
-        runs.add_column(column)
+        out.print(f"[yellow]warehouse ({status.target}) not read[/yellow]: {status.warehouse}")
+    runs = table(
+        f"last runs ({status.target})",
+        ("run", "command", "started (UTC)", "took", "status", "exit", "models", "quarantine +/-", "error"),
+    )
     for run in status.runs:
         took = run["finished_at"] - run["started_at"] if run["finished_at"] else None
         runs.add_row(
-            str(run["run_id"])[:8],
+            str(run["run_id"]),
             run["command"],
-            str(run["started_at"])[:19],
+            iso(run["started_at"]),
             f"{took.total_seconds():.0f}s" if took else "-",
             run["status"],
             "-" if run["exit_code"] is None else str(run["exit_code"]),
             "-" if run["models_built"] is None else f"{run['models_built']} ok, {run['models_failed']} failed",
             "-" if run["quarantine_opened"] is None else f"+{run['quarantine_opened']} / -{run['quarantine_resolved']}",
-            (run["error"] or "")[:60],
+            run["error"] or "",
         )
-    console.print(runs)
-    sources = Table(title="sources")
-    columns = (
-        "source",
-        "cursor",
-        "last load (UTC)",
-        "age h",
-        "freshness",
-        "pending packages",
-        "dead letters",
-        "open d.l.",
+    out.print(runs)
+    sources = table(
+        "sources",
+        ("source", "cursor", "last load (UTC)", "age h", "freshness", "pending packages", "dead letters", "open d.l."),
     )
-    for column in columns:
-        sources.add_column(column)
     for source in status.sources:
         sources.add_row(
             source.source,
-            json.dumps(source.cursor, default=str),
+            json.dumps(source.cursor, default=json_default),
             source.last_load_at or "-",
             "-" if source.age_hours is None else f"{source.age_hours:.1f}",
             source.freshness,
@@ -59,20 +67,17 @@ def render_status(status: Status) -> None:
             "-" if source.dead_letters_last_run is None else str(source.dead_letters_last_run),
             "-" if source.dead_letters_open is None else str(source.dead_letters_open),
         )
-    console.print(sources)
-    quarantine = Table(title="open quarantine rows")
-    for column in ("table", "reason", "open"):
-        quarantine.add_column(column)
+    out.print(sources)
+    out.print(f"dlt's working folder: {status.pipelines_dir} (dlt pipeline --pipelines-dir <it> elt_<source> info)")
+    quarantine = table("open quarantine rows", ("table", "reason", "open"))
     for row in status.quarantine:
         quarantine.add_row(row["table"], row["reason"], str(row["open"]))
-    console.print(quarantine)
-    books = Table(title="books of the last run that kept them")
-    for column in ("book", "total", "= parts", "difference"):
-        books.add_column(column)
+    out.print(quarantine)
+    books = table("books of the last run that kept them", ("book", "total", "= parts", "difference"))
     for book in status.books:
         parts = " + ".join(f"{name} {count}" for name, count in book["parts"].items())
         books.add_row(book["book"], f"{book['total_name']} {book['total']}", parts, str(book["difference"]))
-    console.print(books)
+    out.print(books)
 
 
 def describe_age(hours: float) -> str:
@@ -82,17 +87,16 @@ def describe_age(hours: float) -> str:
 
 
 def render_dead_letters(letters: list[DeadLetter], now: datetime, include_resolved: bool) -> None:
-    # a pipe or a file gets whole lines (ids and locations unbroken, for grep); a terminal its own width
-    console = Console(width=None if sys.stdout.isatty() else 250)
+    out = console()  # a pipe or a file gets whole lines (ids and locations unbroken, for grep)
     kind = "dead letters" if include_resolved else "open dead letters"
     if not letters:
-        console.print(f"no {kind}")
+        out.print(f"no {kind}")
         return
-    table = Table(title=f"{kind} ({len(letters)})")
+    drawn = Table(title=f"{kind} ({len(letters)})")
     for column in ("source", "resource", "location", "error", "age", "dead_letter_id"):
-        table.add_column(column, no_wrap=column in ("location", "dead_letter_id"))
+        drawn.add_column(column, no_wrap=column in ("location", "dead_letter_id"))
     if include_resolved:
-        table.add_column("resolved")
+        drawn.add_column("resolved")
     for letter in letters:
         row = [
             letter.source,
@@ -107,5 +111,5 @@ def render_dead_letters(letters: list[DeadLetter], now: datetime, include_resolv
             row.append(
                 "open" if resolution is None else f"{resolution.how} {as_utc(resolution.resolved_at):%Y-%m-%d %H:%M}"
             )
-        table.add_row(*row)
-    console.print(table)
+        drawn.add_row(*row)
+    out.print(drawn)

@@ -3,6 +3,7 @@ line maps to exit codes (in one place, `loaders.cli.app.main`)."""
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -34,6 +35,42 @@ class RunLocked(RuntimeError):
 
 class WarehouseUnreachable(RuntimeError):
     """The warehouse refused or never answered the connection: the driver's reason, never a password."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM: the command stops at once (its ledger row says so) and exits 128 + the signal's
+    number, as a shell reports it: 130 for SIGINT (Ctrl-C), 143 for SIGTERM (a scheduler's stop). A
+    BaseException, like KeyboardInterrupt, so no `except Exception` of a library swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        self.summary: str | None = None  # the command's summary line, written by the runner
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def interruption(exc: BaseException) -> Interrupted | None:
+    """The interruption an exception stands for: itself, or one a library wrapped (its cause)."""
+    cause = innermost_cause(exc)
+    if isinstance(cause, Interrupted):
+        return cause
+    if isinstance(cause, KeyboardInterrupt):  # dlt's SignalReceivedException is one, with its signal
+        return Interrupted(getattr(cause, "signal_code", signal.SIGINT))
+    return None
+
+
+class WarehouseLost(WarehouseUnreachable):
+    """The warehouse went away during a run (the server, or the session holding the run lock): the run
+    stops there (exit 9). `summary` says in which phase and what is safe."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.summary: str | None = None
 
 
 class UsageError(ValueError):
@@ -76,13 +113,19 @@ class SourceOutcome:
     files_read: int | None = None  # sources that read files: files taken in this run
     cursor_before: dict[str, Any] = field(default_factory=dict)
     cursor_after: dict[str, Any] = field(default_factory=dict)
+    # landed rows whose (key, version) raw held already (a cursor's lag re-reads them; None: not counted)
+    reread: int | None = None
 
     def describe(self) -> str:
+        """`extracted=… landed=… dead_lettered=…`, and of the landed rows how many are new versions and how
+        many re-read ones that raw held already."""
         if self.error:
             return f"{self.source} FAILED ({self.error})"
         resumed = f" resumed={self.resumed_packages}" if self.resumed_packages else ""
+        versions = "" if self.reread is None else f" (new={self.landed - self.reread} reread={self.reread})"
         return (
-            f"{self.source} extracted={self.extracted} landed={self.landed} dead_lettered={self.dead_lettered}{resumed}"
+            f"{self.source} extracted={self.extracted} landed={self.landed}{versions}"
+            f" dead_lettered={self.dead_lettered}{resumed}"
         )
 
 

@@ -20,6 +20,9 @@ import yaml
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEAD_LETTERS_TABLE = "dead_letters"
 LOADS_TABLE = "_dlt_loads"
+# While a run holds its lock on PostgreSQL, the session holding it: dlt's connections and dbt's models check
+# it is still there before they write (the lock dies with its session when the server goes away).
+RUN_LOCK_SESSION = "ELT_RUN_LOCK_SESSION"
 
 
 def project_vars(project_dir: Path = PROJECT_DIR) -> dict[str, Any]:

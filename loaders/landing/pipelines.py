@@ -13,13 +13,15 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import dlt
+import pyarrow.parquet as pq
 from dlt.common.storages.exceptions import StorageException
+from dlt.common.storages.load_package import ParsedLoadJobFileName
 
 from loaders.core.outcomes import innermost_cause
 from loaders.core.registry import (
@@ -56,6 +58,9 @@ class LoadReport:
     resumed_load_ids: tuple[str, ...] = ()
     extracted: int = 0
     collapsed: int = 0
+    # of the rows the new extract landed, those whose (key, version) raw held already (a cursor's lag
+    # re-reads them): landed - reread are new versions (None: not counted, e.g. in Spark's lake)
+    reread: int | None = None
 
     @property
     def resumed_packages(self) -> int:
@@ -120,11 +125,17 @@ def _run(settings: Settings, spec: SourceSpec, tally: Tally) -> LoadReport:
         resumed = pipe.run()  # no data: syncs with the destination, loads pending packages if any
         resumed_ids = tuple(resumed.loads_ids) if resumed is not None else ()
         resumed_counts = warehouse.package_counts(pipe, resumed_ids)
-        step = "run"
+        step = "extract"
         before = tally.handed_over
-        pipe.run(spec.dlt_source(tally=tally), loader_file_format=warehouse.loader_file_format())
+        pipe.extract(spec.dlt_source(tally=tally), loader_file_format=warehouse.loader_file_format())
         handed_over = tally.handed_over - before
-        new_ids = _trace_load_ids(pipe)
+        step = "normalize"
+        normalized = pipe.normalize()
+        pending = tuple(normalized.loads_ids) if normalized is not None else ()
+        reread = sum_or_none(present_versions(settings, pipe, load_id) for load_id in pending)
+        step = "load"
+        loaded = pipe.load()
+        new_ids = tuple(loaded.loads_ids) if loaded is not None else ()
         new_counts = warehouse.package_counts(pipe, new_ids)
         drop_loaded_packages(pipe)
         warehouse.after_load(raw_dataset(spec.name), pipe.default_schema)
@@ -145,6 +156,7 @@ def _run(settings: Settings, spec: SourceSpec, tally: Tally) -> LoadReport:
         # they staged is what they were handed
         extracted=handed_over + resumed_counts.staged,
         collapsed=counts.collapsed,
+        reread=reread,
     )
 
 
@@ -247,13 +259,32 @@ def drop_loaded_packages(pipe: dlt.Pipeline) -> None:
         storage.delete_loaded_package(load_id)
 
 
-def _trace_load_ids(pipe: dlt.Pipeline) -> tuple[str, ...]:
-    """The load ids the last run of the pipeline loaded."""
-    load_ids: list[str] = []
-    for step in pipe.last_trace.steps:
-        if step.step == "load" and step.step_info is not None:
-            load_ids.extend(step.step_info.loads_ids)
-    return tuple(load_ids)
+def present_versions(settings: Settings, pipe: dlt.Pipeline, load_id: str) -> int | None:
+    """How many of the rows a normalized package holds for raw's data tables have a (key, version) raw holds
+    already: rows the load will land again onto themselves. Read from the package's Parquet files before
+    the load; None where they are not Parquet or the warehouse cannot count them."""
+    storage = pipe._get_load_storage().normalized_packages  # dlt has no public call for a package's files
+    schema = pipe.default_schema
+    present: int | None = 0
+    for job in storage.list_new_jobs(load_id):
+        parsed = ParsedLoadJobFileName.parse(job)
+        if parsed.table_name.startswith("_dlt") or parsed.table_name == DEAD_LETTERS_TABLE:
+            continue
+        columns = schema.get_table_columns(parsed.table_name)
+        keys = [name for name, column in columns.items() if column.get("primary_key")]
+        if parsed.file_format != "parquet" or not keys:
+            return None
+        rows = pq.read_table(storage.storage.make_full_path(job), columns=keys).group_by(keys).aggregate([])
+        found = dialect(settings).count_present(pipe, parsed.table_name, rows)
+        present = None if found is None or present is None else present + found
+    return present
+
+
+def sum_or_none(counts: Iterable[int | None]) -> int | None:
+    total: int | None = 0
+    for count in counts:
+        total = None if count is None or total is None else total + count
+    return total
 
 
 def cursor_positions(settings: Settings, source: str) -> dict[str, Any]:

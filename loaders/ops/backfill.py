@@ -25,7 +25,7 @@ from loaders.landing.pipelines import cursor_positions, finish_backfill_packages
 from loaders.ops.runner import Result, dbt_build, ledgered
 from loaders.sources import spec
 from loaders.warehouse import dialect, ops_tables
-from loaders.warehouse.locks import run_lock, writer_lock
+from loaders.warehouse.locks import HeldLock, run_lock, writer_lock
 from loaders.warehouse.ops_tables import BACKFILL_CHUNKS
 
 # A window cut finer than this is a typo (`--chunk 1m` over a year), not a plan.
@@ -130,16 +130,16 @@ def backfill(
     arguments = [source, "--start", iso(window_start), "--end", iso(window_end)]
     arguments += ["--chunk", chunk] if chunk else []
     arguments += ["--parallel", str(parallel), *(["--resume"] if resume else [])]
-    with run_lock(settings):
+    with run_lock(settings) as lock:
         # --resume with nothing to resume is known only under the lock (UsageError)
         plan = make_plan(settings, source, window_start, window_end, chunks, resume)
-        return run_backfill(settings, plan, parallel, arguments)
+        return run_backfill(settings, plan, parallel, arguments, lock)
 
 
-def run_backfill(settings: Settings, plan: Plan, parallel: int, arguments: list[str]) -> Result:
+def run_backfill(settings: Settings, plan: Plan, parallel: int, arguments: list[str], lock: HeldLock) -> Result:
     """Land the plan's chunks, record them, build the source's models; under the caller's run lock."""
     started = time.monotonic()
-    with ledgered(settings, "backfill", arguments) as run:
+    with ledgered(settings, "backfill", arguments, lock) as run:
         before = cursor_positions(settings, plan.source)
         workers = parallel if dialect(settings).concurrent_writers else 1
         finish_left_packages(settings, plan)

@@ -1,17 +1,34 @@
-"""dbt as the harness runs it: a subprocess from the project folder, with the warehouse's settings."""
+"""dbt as the harness runs it: a subprocess from the project folder, with the warehouse's settings.
+
+Its outcome is read from its own structured output — dbt's JSON log, one object per line, each node's
+result among them — never from a file another dbt could overwrite. Its artifacts go to a target folder of
+the harness's own (`<target>/elt`), so a plain `dbt build` beside it writes elsewhere, and each keeps its
+partial-parsing state: switching between `elt` and plain `dbt` costs no re-parse.
+
+Interrupted (SIGINT, SIGTERM), the harness asks dbt to stop as dbt stops on Ctrl-C (one SIGINT), waits for
+it, then lets the interruption go on.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from loaders.core.events import DbtProgress, interactive, log_event
-from loaders.core.outcomes import DbtOutcome
+from loaders.core.events import DbtProgress, interactive, log_event, show_dbt_log
+from loaders.core.outcomes import DbtOutcome, Interrupted
+from loaders.core.registry import RUN_LOCK_SESSION
 from loaders.core.settings import Settings
 from loaders.warehouse import dialect
+
+STOP_PATIENCE_SECONDS = 120  # how long dbt may take to cancel its queries once asked to stop
+# a node's final statuses in dbt's log, as run_results.json has them
+MODEL_STATUSES = {"success", "error", "skipped"}
+TEST_STATUSES = {"pass", "fail", "error", "warn", "skipped"}
 
 
 def dbt_executable() -> str:
@@ -24,49 +41,120 @@ def dbt_environment(settings: Settings) -> dict[str, str]:
     return {**os.environ, **dialect(settings).dbt_env(), "DBT_PROFILES_DIR": str(settings.project_dir)}
 
 
-def run_dbt(settings: Settings, args: list[str]) -> DbtOutcome:
-    env = dbt_environment(settings)
-    # dbt's own DBT_TARGET_PATH lets two invocations (two test sessions, a plain dbt beside the
-    # harness) keep their artifacts apart; relative paths are the project folder's, as for dbt.
-    results_path = settings.project_dir / env.get("DBT_TARGET_PATH", "target") / "run_results.json"
-    results_path.unlink(missing_ok=True)  # a dbt that fails before writing must not report the last run's
+def harness_target_path(settings: Settings) -> Path:
+    """The harness's own dbt target folder: beside the one a plain dbt uses (DBT_TARGET_PATH or target/)."""
+    return settings.project_dir / os.environ.get("DBT_TARGET_PATH", "target") / "elt"
+
+
+def run_dbt(settings: Settings, args: list[str], run_lock_session: str = "") -> DbtOutcome:
+    """dbt with these arguments. `run_lock_session`: the warehouse session holding the run's lock, which
+    every model then checks is still there before it writes (macros: `serialize_writers()`)."""
+    env = {
+        **dbt_environment(settings),
+        "DBT_TARGET_PATH": str(harness_target_path(settings)),
+        "DBT_LOG_FORMAT": "json",
+        "DBT_USE_COLORS": "false",
+        RUN_LOCK_SESSION: run_lock_session,
+    }
     log_event("dbt_started", args=args)
-    command = [dbt_executable(), *args]
-    if interactive():
-        with (
-            DbtProgress() as progress,
-            subprocess.Popen(
-                command, cwd=settings.project_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            ) as proc,
-        ):
+    outcome = DbtOutcome(returncode=-1)
+    progress = DbtProgress() if interactive() else None
+    proc = subprocess.Popen(
+        [dbt_executable(), *args],
+        cwd=settings.project_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # a terminal's Ctrl-C reaches dbt through the harness, once
+    )
+    try:
+        if progress is not None:
+            progress.__enter__()
+        try:
             for line in proc.stdout or ():
-                progress.line(line)
-    else:
-        proc = subprocess.run(command, cwd=settings.project_dir, env=env, stdout=sys.stderr, check=False)
-    outcome = DbtOutcome(returncode=proc.returncode)
-    if results_path.exists():
-        results = json.loads(results_path.read_text())
-        outcome.invocation_id = results.get("metadata", {}).get("invocation_id")
-        for result in results.get("results", []):
-            kind = result["unique_id"].split(".", 1)[0]
-            status = result["status"]
-            outcome.statuses[result["unique_id"]] = status
-            if kind == "model":
-                if status == "success":
-                    outcome.models_built += 1
-                elif status in ("error", "skipped"):
-                    outcome.models_failed += 1
-            elif kind in ("test", "unit_test"):
-                if status == "pass":
-                    outcome.tests_passed += 1
-                elif status in ("fail", "error"):
-                    outcome.tests_failed += 1
+                read_line(line, outcome, progress)
+            outcome.returncode = proc.wait()
+        except Interrupted:
+            outcome.returncode = stop(proc, outcome, progress)
+            log_event("dbt_interrupted", returncode=outcome.returncode)
+            raise
+    finally:
+        if progress is not None:
+            progress.__exit__(None, None, None)
     log_event(
         "dbt_finished",
-        returncode=proc.returncode,
+        returncode=outcome.returncode,
         models_built=outcome.models_built,
         models_failed=outcome.models_failed,
         tests_passed=outcome.tests_passed,
         tests_failed=outcome.tests_failed,
     )
     return outcome
+
+
+def stop(proc: subprocess.Popen[str], outcome: DbtOutcome, progress: DbtProgress | None) -> int:
+    """Ask dbt to stop as on Ctrl-C, read what it says meanwhile, and wait for it (then kill it)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        for line in proc.stdout or ():
+            read_line(line, outcome, progress)
+        return proc.wait(timeout=STOP_PATIENCE_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def read_line(line: str, outcome: DbtOutcome, progress: DbtProgress | None) -> None:
+    """One line of dbt's output: a JSON log record (counted when it is a node's result, carried as an event),
+    or a line that is not one (carried as text)."""
+    text = line.rstrip("\n")
+    if not text:
+        return
+    try:
+        record = json.loads(text)
+        info, data = record["info"], record.get("data") or {}
+    except (ValueError, KeyError, TypeError):
+        if progress is None:
+            log_event("dbt_output", line=text)
+        elif show_dbt_log():
+            progress.say(text)
+        return
+    outcome.invocation_id = outcome.invocation_id or info.get("invocation_id")
+    node = data.get("node_info") or {}
+    finished = count_result(outcome, node)
+    if progress is None:
+        log_event("dbt_log", **dbt_fields(info, node))
+        return
+    if finished and isinstance(data.get("index"), int) and isinstance(data.get("total"), int):
+        progress.node_finished(data["index"], data["total"])
+    if show_dbt_log() or info.get("level") == "error":
+        progress.say(info.get("msg", ""))
+
+
+def count_result(outcome: DbtOutcome, node: dict[str, Any]) -> bool:
+    """Count a node's final status (a model built or failed, a test passed or failed); whether it was one."""
+    unique_id, status = node.get("unique_id"), node.get("node_status")
+    kind = str(unique_id or "").split(".", 1)[0]
+    final = {"model": MODEL_STATUSES, "seed": MODEL_STATUSES, "test": TEST_STATUSES, "unit_test": TEST_STATUSES}
+    if status not in final.get(kind, {}) or unique_id in outcome.statuses:
+        return False
+    outcome.statuses[unique_id] = status
+    if kind == "model" and status != "success":
+        outcome.models_failed += 1
+    elif kind == "model":
+        outcome.models_built += 1
+    elif kind != "seed" and status == "pass":
+        outcome.tests_passed += 1
+    elif kind != "seed" and status in ("fail", "error"):
+        outcome.tests_failed += 1
+    return True
+
+
+def dbt_fields(info: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """What an event carries of one dbt log record."""
+    fields = {"dbt_event": info.get("name"), "level": info.get("level"), "msg": info.get("msg")}
+    if node.get("unique_id"):
+        fields.update(node=node["unique_id"], node_status=node.get("node_status"))
+    return fields

@@ -305,14 +305,14 @@ def replay(
     sources = [source] if source else list(SOURCE_NAMES)
     named = list(dict.fromkeys([*ids, *corrections]))
     arguments = [*(["--source", source] if source else []), *(f"--id={i}" for i in named)]
-    with run_lock(settings):
+    with run_lock(settings) as lock:
         started, now = time.monotonic(), datetime.now(UTC)
         plan = plan_replay(settings, sources, named, corrections, now)
         details = [plan.describe()] if plan.attempts or plan.already else []
         if dry_run:
             lines = [f"elt {REPLAY_COMMAND} --dry-run: would land {plan.counts()}; nothing written", *details]
             return Result(ExitCode.OK, "\n".join(lines))
-        with ledgered(settings, REPLAY_COMMAND, arguments) as run:
+        with ledgered(settings, REPLAY_COMMAND, arguments, lock) as run:
             ops_tables.ensure(settings, (DEAD_LETTER_RESOLUTIONS,))
             touched, failures = reland_plan(settings, plan, sources, run)
             code = ExitCode.OK

@@ -93,7 +93,7 @@ def move(settings: Settings, from_duckdb: Path, yes: bool) -> Result:
     if not yes:
         return Result(ExitCode.OK, f"{move_plan.describe()}\nnothing changed: run again with --yes to do it")
     with writing(settings, "move", [str(from_duckdb)]) as run:
-        run.sources = load_sources(settings, list(SOURCE_NAMES))  # dlt creates the raw tables
+        load_sources(settings, list(SOURCE_NAMES), run)  # dlt creates the raw tables
         failed = [o for o in run.sources if o.error]
         if failed:
             error = "; ".join(f"{o.source}: {o.error}" for o in failed)

@@ -51,14 +51,14 @@ class ResetPlan:
 
 def reset(settings: Settings, source: str, yes: bool) -> Result:
     """Print the plan; with `yes`, drop, load the source from the start and rebuild what reads it."""
-    with run_lock(settings):
+    with run_lock(settings) as lock:
         planned = plan(settings, source)
         if not yes:
             return Result(ExitCode.OK, f"{planned.describe()}\nnothing changed: run again with --yes to do it")
-        with ledgered(settings, "reset", [source]) as run:
+        with ledgered(settings, "reset", [source], lock) as run:
             with writer_lock(settings):
                 drop(settings, planned)
-            run.sources = load_sources(settings, [source])
+            load_sources(settings, [source], run)
             outcome = dbt_build(settings, run, ["build", *planned.dbt_selection])
             loaded = "; ".join(o.describe() for o in run.sources)
             run.finish(outcome_code(run.sources, outcome, []), f"elt reset {source}: {loaded}; {outcome.describe()}")

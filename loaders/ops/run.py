@@ -14,7 +14,7 @@ import time
 from loaders.core.events import log_event
 from loaders.core.outcomes import Breach, DbtOutcome, ExitCode, SourceOutcome, outcome_code
 from loaders.core.settings import Settings
-from loaders.ops.load import load_sources
+from loaders.ops.load import NOT_CONFIGURED, load_sources
 from loaders.ops.quarantine import NewQuarantine, open_counts, open_quarantine_rows, resolved_between
 from loaders.ops.runner import Result, dbt_build, writing
 from loaders.warehouse.books import Book, entity_books, source_books
@@ -23,14 +23,18 @@ from loaders.warehouse.books import Book, entity_books, source_books
 def elt_run(settings: Settings, sources: list[str], dbt_args: list[str]) -> Result:
     started = time.monotonic()
     with writing(settings, "run", [*sources, *dbt_args]) as run:
-        outcomes = load_sources(settings, sources)
-        run.sources = outcomes
+        outcomes = load_sources(settings, sources, run)
+        if all(o.error and o.error.startswith(NOT_CONFIGURED) for o in outcomes):
+            line = nothing_configured(outcomes, time.monotonic() - started)
+            run.finish(ExitCode.LOAD_FAILED, line, "; ".join(f"{o.source}: {o.error}" for o in outcomes))
+            return Result(run.exit_code, line)
         # quarantine changes only in dbt: what is open now is what was open before the build
         before = open_quarantine_rows(settings, missing_is_empty=True)
         dbt = dbt_build(settings, run, ["build", *dbt_args])
         after = open_quarantine_rows(settings)
         new = NewQuarantine.between(before, after)
         run.quarantine_opened, run.quarantine_resolved = new.total, resolved_between(before, after)
+        run.phase = "the books, after a finished build"
         run.books = balance_books(settings, outcomes, dbt)
         breaches = check_thresholds(settings, outcomes, new) + [
             Breach(ExitCode.BOOKS_UNBALANCED, f"books do not balance: {book.describe()}")
@@ -50,6 +54,12 @@ def elt_run(settings: Settings, sources: list[str], dbt_args: list[str]) -> Resu
             thresholds_exceeded=[breach.text for breach in breaches],
         )
     return Result(code, line)
+
+
+def nothing_configured(outcomes: list[SourceOutcome], seconds: float) -> str:
+    """No source could be loaded for want of settings: nothing to build."""
+    loads = "; ".join(outcome.describe() for outcome in outcomes)
+    return f"elt run FAILED(load_failed): {loads}; nothing loaded, so no dbt build; {seconds:.1f}s"
 
 
 def balance_books(settings: Settings, outcomes: list[SourceOutcome], dbt: DbtOutcome) -> list[Book]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from loaders.core.events import json_default
 from loaders.core.outcomes import RunLocked
 from loaders.core.registry import ENTITIES, LOADS_TABLE, raw_dataset
 from loaders.core.settings import Settings
@@ -59,9 +60,11 @@ class Status:
     sources: list[SourceStatus] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)  # table, reason, open
     books: list[dict[str, Any]] = field(default_factory=list)  # the last run's books (warehouse/books.py)
+    pipelines_dir: str = ""  # dlt's working folder: `dlt pipeline --pipelines-dir <it> elt_<source> info`
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), default=str, indent=2)
+        """One JSON document; every instant in ISO-8601 UTC (`2024-03-01T06:00:00Z`)."""
+        return json.dumps(asdict(self), default=json_default, indent=2)
 
 
 def freshness_limits(settings: Settings, source: str) -> dict[str, float]:
@@ -84,7 +87,7 @@ def verdict(age_hours: float, limits: dict[str, float]) -> str:
 
 def collect(settings: Settings, sources: list[str], limit: int = 10) -> Status:
     warehouse = dialect(settings)
-    status = Status(target=warehouse.name)
+    status = Status(target=warehouse.name, pipelines_dir=str(warehouse.pipelines_dir()))
     for source in sources:
         cursor = cursor_positions(settings, source)
         status.sources.append(SourceStatus(source, cursor, pending_packages(settings, source)))

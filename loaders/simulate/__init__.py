@@ -18,7 +18,7 @@ from loaders.simulate.stores import (
 )
 from loaders.simulate.timeline import day_start
 from loaders.simulate.timestamps import iso_timestamp, sqlite_timestamp
-from loaders.simulate.world import WorldSummary, generate
+from loaders.simulate.world import WorldSummary, generate, generated_day
 
 __all__ = [
     "UNKNOWN_COUNTRY",
@@ -33,6 +33,7 @@ __all__ = [
     "WorldSummary",
     "day_start",
     "generate",
+    "generated_day",
     "iso_timestamp",
     "payments_dir",
     "render_payments_csv",

@@ -27,6 +27,8 @@ from loaders.simulate.stores import (
 )
 from loaders.simulate.timeline import Day, Delivery, Emitted, OrderVersion, Timeline, day_start
 
+WORLD_FILE = "world.json"  # the last generation's summary, in the root
+
 
 class WorldSummary(BaseModel):
     """What `generate` left in the root (counts of what is there now, not of everything ever drawn)."""
@@ -136,7 +138,7 @@ def generate(root: Path, config: SimulationConfig, through_day: int) -> WorldSum
         products=tally.rows("products", timeline.product_rows()),
     )
     counts = tally.counts
-    return WorldSummary(
+    summary = WorldSummary(
         through_day=through_day,
         customers=counts["customers"],
         products=counts["products"],
@@ -152,3 +154,11 @@ def generate(root: Path, config: SimulationConfig, through_day: int) -> WorldSum
         invalid_records=sum(tally.rules.values()),
         invalid_by_rule=dict(sorted(tally.rules.items())),
     )
+    (root / WORLD_FILE).write_text(summary.model_dump_json(indent=2))
+    return summary
+
+
+def generated_day(root: Path) -> int | None:
+    """The day the world in `root` was last generated through (None: never generated there)."""
+    path = Path(root) / WORLD_FILE
+    return WorldSummary.model_validate_json(path.read_text()).through_day if path.exists() else None

@@ -21,9 +21,11 @@ from dlt.common.schema import Schema
 from dlt.common.schema.typing import C_DLT_LOAD_ID, LOADS_TABLE_NAME, PIPELINE_STATE_TABLE_NAME
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from loaders.core.outcomes import Check, RunLocked, WarehouseUnreachable
+from loaders.core.outcomes import Check, RunLocked, WarehouseUnreachable, innermost_cause
 from loaders.core.registry import DEAD_LETTERS_TABLE, Entity
 from loaders.core.settings import Settings
+
+PRESENT_CHUNK = 2000  # keys per look-up of `count_present`
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,13 @@ class Dialect:
         return Check("warehouse", True, f"{self.name} {where} answers")
 
     # -- locks -----------------------------------------------------------------------------------------------
-    def run_lock(self) -> contextlib.AbstractContextManager[None]:
+    def run_lock(self) -> contextlib.AbstractContextManager[HeldLock]:
         """One `elt` command that writes at a time: a second one is refused at once (RunLocked)."""
         return lock_file(self.pipelines_dir().with_name(self.pipelines_dir().name + ".lock"))
+
+    def connection_lost(self, exc: BaseException) -> bool:
+        """Whether an error says the warehouse went away (rather than refused a statement)."""
+        return isinstance(innermost_cause(exc), WarehouseUnreachable)
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
@@ -228,14 +234,47 @@ class Dialect:
                     collapsed += int(rows) - int(distinct)
         return PackageCounts(landed, dead, staged, collapsed)
 
+    def count_present(self, pipe: dlt.Pipeline, table: str, keys: Any) -> int | None:
+        """How many of these distinct primary keys (an Arrow table of the key columns) raw's `table` holds
+        already, through dlt's own connection; 0 when the table does not exist yet."""
+        names = list(keys.column_names)
+        found = 0
+        with pipe.sql_client() as client:
+            qualified = client.make_qualified_table_name(table)
+            listed = ", ".join(client.escape_column_name(name) for name in names)
+            for batch in keys.to_batches(max_chunksize=PRESENT_CHUNK):
+                rows = list(zip(*(batch.column(i).to_pylist() for i in range(len(names))), strict=True))
+                if not rows:
+                    continue
+                tuples = ", ".join("(" + ", ".join(["%s"] * len(names)) + ")" for _ in rows)
+                try:
+                    ((count,),) = client.execute_sql(
+                        f"select count(*) from {qualified} where ({listed}) in (values {tuples})",
+                        *(value for row in rows for value in row),
+                    )
+                except DatabaseUndefinedRelation:
+                    return 0
+                found += int(count)
+        return found
+
     # -- moving a deployment in ----------------------------------------------------------------------------
     def copy_rows(self, cursor: Any, relation: str, columns: list[str], batches: Iterator[Any]) -> None:
         """Append Arrow record batches to a table (`elt move`)."""
         raise NotImplementedError(f"elt move cannot copy into {self.name}")
 
 
+class HeldLock:
+    """The run lock while a command holds it. `check()` raises WarehouseLost when it is gone (the session
+    that held it died with the server): the run then writes nothing more. A lock file cannot be lost."""
+
+    session: str = ""  # the warehouse session holding it, for dbt's models to check (PostgreSQL)
+
+    def check(self) -> None:
+        """Nothing to check: the process holds the file."""
+
+
 @contextlib.contextmanager
-def lock_file(path: Path) -> Iterator[None]:
+def lock_file(path: Path) -> Iterator[HeldLock]:
     """Hold an exclusive lock on a file for the block, or raise RunLocked at once when another holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
@@ -243,4 +282,4 @@ def lock_file(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RunLocked(f"another elt run holds {path}") from None
-        yield
+        yield HeldLock()

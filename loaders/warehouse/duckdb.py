@@ -12,7 +12,7 @@ import duckdb
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from loaders.core.outcomes import Check, RunLocked
-from loaders.warehouse.base import Dialect, lock_file
+from loaders.warehouse.base import Dialect, HeldLock, lock_file
 
 
 class DuckDB(Dialect):
@@ -57,10 +57,27 @@ class DuckDB(Dialect):
             return Check("warehouse", False, f"duckdb {path} does not exist and {folder} is not writable")
         return Check("warehouse", True, f"duckdb {path} does not exist yet: the first run creates it")
 
-    def run_lock(self) -> contextlib.AbstractContextManager[None]:
+    def run_lock(self) -> contextlib.AbstractContextManager[HeldLock]:
         """A lock file beside the DuckDB file."""
         path = self.settings.duckdb_path
         return lock_file(path.with_name(path.name + ".lock"))
+
+    def count_present(self, pipe: dlt.Pipeline, table: str, keys: Any) -> int | None:
+        """The keys joined where they are, as an Arrow table DuckDB reads in place."""
+        with pipe.sql_client() as client:
+            qualified = client.make_qualified_table_name(table)
+            conditions = " and ".join(f"raw.{client.escape_column_name(n)} = package.{n}" for n in keys.column_names)
+            connection = client.native_connection
+            connection.register("elt_package_keys", keys)
+            try:
+                ((count,),) = connection.execute(
+                    f"select count(*) from {qualified} as raw join elt_package_keys as package on {conditions}"
+                ).fetchall()
+            except duckdb.CatalogException:  # no such table yet
+                return 0
+            finally:
+                connection.unregister("elt_package_keys")
+        return int(count)
 
     def dlt_destination(self) -> Any:
         settings = self.settings

@@ -15,9 +15,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from loaders.core.outcomes import RunLocked, SourceOutcome
+from loaders.core.events import log_event
+from loaders.core.outcomes import RunLocked, SourceOutcome, root_cause
 from loaders.core.settings import Settings
 from loaders.warehouse import dialect, ops_tables
+from loaders.warehouse.base import HeldLock
 from loaders.warehouse.books import Book
 from loaders.warehouse.ops_tables import RUN_BOOKS, RUN_SOURCES, RUNS
 
@@ -52,6 +54,12 @@ class RunEntry:
     exit_code: int = 0
     error: str | None = None
     summary: str = ""
+    phase: str = "start"  # what the run is doing now: what an interruption or a lost warehouse stopped
+    lock: HeldLock = field(default_factory=HeldLock)  # the run lock it holds (not kept in the ledger)
+
+    def guard(self) -> None:
+        """Before the run writes again: WarehouseLost when the session holding its lock is gone."""
+        self.lock.check()
 
     def finish(self, exit_code: int, summary: str, error: str | None = None) -> None:
         """What the run ends with: its exit code, its one-line summary and, when it failed, why."""
@@ -74,27 +82,40 @@ def record_start(settings: Settings, run: RunEntry) -> None:
         )
 
 
-def record_finish(settings: Settings, run: RunEntry, exit_code: int, error: str | None, summary: str) -> None:
-    """Complete the run's row and write one row per source, in one transaction. A DuckDB file another
-    process took meanwhile (a plain `dbt build`) is waited for, up to FINISH_PATIENCE_SECONDS; after that
-    the row stays `running` and the next run marks it `abandoned`."""
+def record_finish(
+    settings: Settings, run: RunEntry, exit_code: int, error: str | None, summary: str, status: str | None = None
+) -> bool:
+    """Complete the run's row and write one row per source, in one transaction; whether it was written. A
+    DuckDB file another process took meanwhile (a plain `dbt build`) and a warehouse that went away are
+    waited for, up to FINISH_PATIENCE_SECONDS; after that the row stays `running` and the next run marks
+    it `abandoned`."""
+    warehouse = dialect(settings)
     deadline = time.monotonic() + FINISH_PATIENCE_SECONDS
     while True:
         try:
-            return _write_finish(settings, run, exit_code, error, summary)
+            _write_finish(settings, run, exit_code, error, summary, status)
+            return True
         except RunLocked:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(1)
+        except Exception as exc:
+            if not warehouse.connection_lost(exc):
+                raise
+            if time.monotonic() > deadline:
+                log_event("ledger_unfinished", run_id=run.run_id, error=root_cause(exc))
+                return False
+        time.sleep(1)
 
 
-def _write_finish(settings: Settings, run: RunEntry, exit_code: int, error: str | None, summary: str) -> None:
+def _write_finish(
+    settings: Settings, run: RunEntry, exit_code: int, error: str | None, summary: str, status: str | None
+) -> None:
     warehouse = dialect(settings)
     # where statements cannot be one transaction (Spark), the run's own row is completed last
     transactional = warehouse.transactional
     finished = {
         "finished_at": now(),
-        "status": "ok" if exit_code == 0 else "failed",
+        "status": status or ("ok" if exit_code == 0 else "failed"),
         "exit_code": exit_code,
         "error": error,
         "dbt_invocation_id": run.dbt_invocation_id,

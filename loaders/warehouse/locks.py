@@ -20,11 +20,12 @@ import contextlib
 from loaders.core.outcomes import RunLocked
 from loaders.core.settings import Settings
 from loaders.warehouse import dialect
+from loaders.warehouse.base import HeldLock
 
-__all__ = ["RunLocked", "run_lock", "writer_lock"]
+__all__ = ["HeldLock", "RunLocked", "run_lock", "writer_lock"]
 
 
-def run_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
+def run_lock(settings: Settings) -> contextlib.AbstractContextManager[HeldLock]:
     return dialect(settings).run_lock()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -12,11 +13,14 @@ import dlt
 import psycopg2
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from dlt.common.destination.exceptions import DestinationTerminalException
 from dlt.common.schema import Schema
 from dlt.destinations.impl.postgres.postgres import PostgresParquetCopyJob
+from dlt.destinations.impl.postgres.sql_client import Psycopg2SqlClient
 
-from loaders.core.outcomes import RunLocked, WarehouseUnreachable
-from loaders.warehouse.base import Dialect
+from loaders.core.outcomes import RunLocked, WarehouseLost, WarehouseUnreachable, innermost_cause
+from loaders.core.registry import RUN_LOCK_SESSION
+from loaders.warehouse.base import Dialect, HeldLock
 
 # The same name as the dbt macro `writer_lock_name()`; PostgreSQL's hashtext() makes it the lock key.
 WRITER_LOCK_NAME = "elt:warehouse-writer"
@@ -70,17 +74,27 @@ class Postgres(Dialect):
             conn.close()
 
     @contextlib.contextmanager
-    def run_lock(self) -> Iterator[None]:
-        """A session advisory lock, held by a connection of its own for the whole command."""
+    def run_lock(self) -> Iterator[HeldLock]:
+        """A session advisory lock, held by a connection of its own for the whole command. It dies with that
+        session (a server restart, a terminated backend): `check()` then says so and the run stops."""
         with self.connect(read_only=False) as conn:
             cursor = conn.cursor()
-            cursor.execute("select pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,))
-            if not cursor.fetchone()[0]:
+            cursor.execute("select pg_try_advisory_lock(%s), pg_backend_pid()", (RUN_LOCK_KEY,))
+            taken, pid = cursor.fetchone()
+            if not taken:
                 raise RunLocked("another elt run holds the PostgreSQL advisory lock")
+            held = SessionLock(cursor, str(pid))
             try:
-                yield
+                yield held
             finally:
-                cursor.execute("select pg_advisory_unlock(%s)", (RUN_LOCK_KEY,))
+                with contextlib.suppress(psycopg2.Error):  # a dead session took its lock with it
+                    cursor.execute("select pg_advisory_unlock(%s)", (RUN_LOCK_KEY,))
+
+    def connection_lost(self, exc: BaseException) -> bool:
+        cause = innermost_cause(exc)
+        return isinstance(cause, WarehouseUnreachable | psycopg2.OperationalError | psycopg2.InterfaceError) and (
+            isinstance(cause, WarehouseUnreachable | psycopg2.InterfaceError) or _lost_connection(str(cause))
+        )
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
@@ -95,6 +109,7 @@ class Postgres(Dialect):
 
     def dlt_destination(self) -> Any:
         _adbc_copies_row_group_by_row_group()  # before any package is loaded, a resumed one included
+        _connections_check_the_run_lock()
         return dlt.destinations.postgres(credentials=self.settings.postgres.dlt_credentials())
 
     def loader_file_format(self) -> str | None:
@@ -130,6 +145,68 @@ class Postgres(Dialect):
             pa_csv.write_csv(batch, buffer)
             buffer.seek(0)
             cursor.copy_expert(f"copy {relation} ({listed}) from stdin with (format csv, header)", buffer)
+
+
+class SessionLock(HeldLock):
+    """The run lock as the PostgreSQL session holding it: gone when that session is."""
+
+    def __init__(self, cursor: Any, session: str) -> None:
+        self.cursor = cursor
+        self.session = session
+
+    def check(self) -> None:
+        try:
+            self.cursor.execute("select 1")
+            self.cursor.fetchone()
+        except psycopg2.Error as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise WarehouseLost(f"the PostgreSQL session holding the run lock is gone ({reason})") from None
+
+
+LOST_CONNECTION = (
+    "server closed the connection",
+    "terminating connection",
+    "connection refused",
+    "could not connect",
+    "connection already closed",
+    "no connection to the server",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "ssl syscall error",
+    "eof detected",
+)
+
+
+def _lost_connection(message: str) -> bool:
+    lowered = message.lower()
+    return any(sign in lowered for sign in LOST_CONNECTION)
+
+
+HOLDS_A_LOCK = "select exists (select 1 from pg_locks where locktype = 'advisory' and granted and pid = %s)"
+
+
+def _connections_check_the_run_lock() -> None:
+    """An amendment to dlt's PostgreSQL client: a connection it opens while a run holds its lock (the
+    harness names the session in ELT_RUN_LOCK_SESSION) first checks that session still holds it. dlt
+    retries a load job whose connection broke; after a server restart the run's lock is gone with its
+    session, and the retry must not write without it: it fails, terminally, instead."""
+    if getattr(Psycopg2SqlClient.open_connection, "checks_the_run_lock", False):
+        return
+    open_connection = Psycopg2SqlClient.open_connection
+
+    def checked(self: Psycopg2SqlClient) -> Any:
+        conn = open_connection(self)
+        session = os.environ.get(RUN_LOCK_SESSION)
+        if session:
+            with conn.cursor() as cursor:
+                cursor.execute(HOLDS_A_LOCK, (int(session),))
+                if not cursor.fetchone()[0]:
+                    raise DestinationTerminalException("elt: the run lost its run lock: nothing more is written")
+        return conn
+
+    checked.checks_the_run_lock = True  # type: ignore[attr-defined]
+    Psycopg2SqlClient.open_connection = checked  # type: ignore[method-assign]
 
 
 def _adbc_copies_row_group_by_row_group() -> None:

@@ -123,6 +123,10 @@ class Spark(Dialect):
                 )
                 cursor.execute(f"refresh table {dataset}.{table.name}")
 
+    def count_present(self, pipe: dlt.Pipeline, table: str, keys: Any) -> int | None:
+        """Not counted in the lake: its files are appended to, a re-read version is a row of its own."""
+        return None
+
     def forget_uncommitted_state_rows(self, pipe: dlt.Pipeline) -> None:
         """Nothing to forget: in the lake a state file written again replaces itself."""
 
