@@ -9,9 +9,11 @@ having changed nothing, and the next run lands and builds what it did not.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,43 @@ def test_pending_ids_are_read_under_the_lock_in_the_transaction_that_records_the
     assert set(steps) == {"render", "post-hook"}, steps
     assert steps["render"][0] == steps["post-hook"][0], steps  # one transaction, from render to commit
     assert steps["render"][1] >= 1, steps  # the writer lock was already held when the ids were read
+
+
+def dbt_events(stderr: str) -> list[str]:
+    return [event.get("dbt_event", "") for event in map(json.loads, stderr.splitlines()) if event["event"] == "dbt_log"]
+
+
+def test_elt_reads_its_own_build_whatever_a_plain_dbt_beside_it_does(project: Project, tmp_path: Path) -> None:
+    """elt judges its build by dbt's structured output of its own invocation, and keeps its dbt artifacts in a
+    target folder of its own: a plain `dbt build --select customers` from the same folder, at the same time
+    (PostgreSQL) or in between (DuckDB), changes nothing elt reports, and neither re-parses the project."""
+    generate(project.root, WORLD, through_day=1)
+    project.run()
+    solo = subprocess.run(
+        [sys.executable, "-m", "loaders.cli", "build"], cwd=PROJECT_DIR, capture_output=True, text=True
+    )
+    assert solo.returncode == 0, solo.stdout + solo.stderr[-3000:]
+    plain = [str(Path(sys.executable).with_name("dbt")), "build", "--select", "customers"]
+
+    if project.warehouse.target == "postgres":
+        beside = subprocess.Popen(
+            [sys.executable, "-m", "loaders.cli", "build"],
+            cwd=PROJECT_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)  # elt's dbt is building; the plain one waits for the writer lock and ends later
+        assert subprocess.run(plain, cwd=PROJECT_DIR, capture_output=True, text=True).returncode == 0
+        out, err = beside.communicate(timeout=600)
+    else:
+        assert subprocess.run(plain, cwd=PROJECT_DIR, capture_output=True, text=True).returncode == 0
+        again = subprocess.run(
+            [sys.executable, "-m", "loaders.cli", "build"], cwd=PROJECT_DIR, capture_output=True, text=True
+        )
+        out, err = again.stdout, again.stderr
+    assert out == solo.stdout, (out, solo.stdout)  # its own build, counted alike
+    assert out.startswith("elt build: models built=20 failed=0;"), out
+    assert "UnableToPartialParse" not in dbt_events(err), "elt re-parsed the project after a plain dbt"
+    replain = subprocess.run([*plain, "--log-format", "json"], cwd=PROJECT_DIR, capture_output=True, text=True)
+    assert '"UnableToPartialParse"' not in replain.stdout, "a plain dbt re-parsed the project after elt"

@@ -11,6 +11,7 @@ not before), so a run that resolves as many rows as it opens still counts what i
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -114,7 +115,9 @@ def test_dead_letter_threshold_exits_with_its_code_after_landing_and_building_ev
     code, line = run(project, max_dead_letter_rate=0, max_new_quarantine=0)
 
     assert code == ExitCode.DEAD_LETTER_THRESHOLD, line
-    assert line.startswith("elt run FAILED(dead_letter_threshold): shop_api extracted=5 landed=4 dead_lettered=1;")
+    assert line.startswith(
+        "elt run FAILED(dead_letter_threshold): shop_api extracted=5 landed=4 (new=4 reread=0) dead_lettered=1;"
+    )
     breaches = exceeded(line)
     assert "shop_api dead-letter rate 20.00% (1/5) > max 0.00% by 20.00 points" in breaches, line
     assert "payments_files dead-letter rate 33.33% (1/3) > max 0.00% by 33.33 points" in breaches, line
@@ -130,12 +133,12 @@ def test_dead_letter_threshold_exits_with_its_code_after_landing_and_building_ev
     # a rate equal to the limit does not exceed it (the API re-reads its lookback: the same 1 in 5)
     code, line = run(project, max_dead_letter_rate=0.2)
     assert code == ExitCode.OK, line
-    assert "shop_api extracted=5 landed=4 dead_lettered=1;" in line and not exceeded(line)
+    assert "shop_api extracted=5 landed=4 (new=4 reread=0) dead_lettered=1;" in line and not exceeded(line)
 
     # a source that extracted nothing never trips the rate, even at 0 (the settlement file is unchanged)
     code, line = run(project, sources=["payments_files"], max_dead_letter_rate=0)
     assert code == ExitCode.OK, line
-    assert "payments_files extracted=0 landed=0 dead_lettered=0;" in line
+    assert "payments_files extracted=0 landed=0 (new=0 reread=0) dead_lettered=0;" in line
 
 
 def test_new_quarantine_threshold_counts_the_rows_this_run_opened(project) -> None:
@@ -204,7 +207,9 @@ def test_an_unreachable_warehouse_is_one_line_and_its_own_exit_code(command: lis
     env = {"ELT_TARGET": "postgres", "PGHOST": "127.0.0.1", "PGPORT": str(free_port()), "PGPASSWORD": password}
     proc = cli(*command, env=env)
     assert proc.returncode == ExitCode.WAREHOUSE_UNREACHABLE, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"elt {command[0]} FAILED(warehouse): cannot connect"), proc.stderr
-    assert "refused" in lines[0], lines[0]
+    lines = [json.loads(line) for line in proc.stderr.strip().splitlines()]  # stderr in a pipe: JSON events
+    assert len(lines) == 1 and lines[0]["event"] == "command_failed", proc.stderr
+    message = lines[0]["message"]
+    assert message.startswith(f"elt {command[0]} FAILED(warehouse): cannot connect"), message
+    assert "refused" in message, message
     assert password not in proc.stdout + proc.stderr

@@ -273,9 +273,9 @@ def test_a_warehouse_fault_fails_the_run_clearly_and_the_next_run_repairs_it(
     injected: Counter[str] = Counter()
     load_sources = harness.load_sources
 
-    def loads_under_fault(settings: Any, sources: list[str]) -> Any:
+    def loads_under_fault(settings: Any, sources: list[str], run: Any = None) -> Any:
         with fault.inject(project, injected):
-            return load_sources(settings, sources)
+            return load_sources(settings, sources, run)
 
     monkeypatch.setattr(harness, "load_sources", loads_under_fault)
     code, line = project.elt_run()
@@ -293,7 +293,9 @@ def test_a_warehouse_fault_fails_the_run_clearly_and_the_next_run_repairs_it(
 
         code, line = project.elt_run()  # the fault is gone
         assert code == ExitCode.OK, line
-        assert re.search(r"shop_api extracted=\d+ landed=\d+ dead_lettered=\d+ resumed=1;", line), line
+        assert re.search(
+            r"shop_api extracted=\d+ landed=\d+ \(new=\d+ reread=\d+\) dead_lettered=\d+ resumed=1;", line
+        ), line
     else:
         assert code == ExitCode.OK, line
 

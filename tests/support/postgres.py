@@ -40,44 +40,63 @@ def _as_server_user(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
-@contextlib.contextmanager
-def throwaway_postgres() -> Iterator[dict[str, str]]:
-    """Start a server on a free loopback port; yield the libpq variables that reach it; stop it."""
-    bin_dir = server_binaries()
-    root = Path(tempfile.mkdtemp(prefix="elt-pg-"))
-    data, log = root / "data", root / "server.log"
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-        root.chmod(0o700)
-    port = free_port()
-    subprocess.run(
-        _as_server_user(
-            [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    options = (
-        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50 "
-        f"-c timezone={SERVER_TIME_ZONE}"
-    )
-    subprocess.run(
-        _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"]),
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield {
+class LocalServer:
+    """A PostgreSQL server of the machine's binaries, data in a temporary folder: started, stopped the way a
+    crash stops one (`pg_ctl stop -m immediate`), started again on the same port and data."""
+
+    def __init__(self) -> None:
+        self.bin_dir = server_binaries()
+        self.root = Path(tempfile.mkdtemp(prefix="elt-pg-"))
+        self.data, self.log = self.root / "data", self.root / "server.log"
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+            self.root.chmod(0o700)
+        self.port = free_port()
+        initdb = [str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust"]
+        subprocess.run(_as_server_user([*initdb, "-E", "UTF8", "--locale=C"]), check=True, capture_output=True)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
             "PGHOST": "127.0.0.1",
-            "PGPORT": str(port),
+            "PGPORT": str(self.port),
             "PGUSER": "postgres",
             "PGPASSWORD": "",
             "PGDATABASE": "postgres",
         }
-    finally:
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50 "
+            f"-c timezone={SERVER_TIME_ZONE}"
+        )
         subprocess.run(
-            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+            _as_server_user(
+                [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start"]
+            ),
+            check=True,
             capture_output=True,
         )
-        shutil.rmtree(root, ignore_errors=True)
+
+    def crash(self) -> None:
+        """Stop at once, as a crashed server does: every session ends, nothing is shut down cleanly."""
+        subprocess.run(
+            _as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
+            capture_output=True,
+        )
+
+    def remove(self) -> None:
+        self.crash()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[dict[str, str]]:
+    """Start a server on a free loopback port; yield the libpq variables that reach it; stop it."""
+    server = LocalServer()
+    server.start()
+    try:
+        yield server.env
+    finally:
+        server.remove()
