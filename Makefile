@@ -23,10 +23,11 @@ $(SPARK_STAMP): $(STAMP)
 
 install-spark: $(SPARK_STAMP)
 
-## make browser: Debian's headless Chromium, which tests/contract/test_report.py opens `elt report`'s page
-## with; installed (as root, from Debian's packages) only when the machine has none.
+## make browser: the Debian packages the tests use besides Python's — headless Chromium, which
+## tests/contract/test_report.py opens `elt report`'s page with, and jq, which reads the event stream as the
+## runbook's examples do; installed (as root, from Debian's packages) only when the machine has none.
 browser:
-	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	command -v chromium >/dev/null && command -v jq >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium jq; }
 
 ## make run: sample sources (simulated), the whole ELT on the embedded DuckDB, a one-line summary
 run: install
