@@ -69,7 +69,7 @@ soak: install
 ## Long: about an hour at 1 M on both.
 .PHONY: bench-explain
 bench-explain: install
-	$(BIN)/python -m bench.explain_incremental --orders $(or $(ORDERS),1000000) --target $(or $(TARGET),both) $(BENCH_ARGS)
+	$(BIN)/python -m bench.explain --orders $(or $(ORDERS),1000000) --target $(or $(TARGET),both) $(BENCH_ARGS)
 
 ## make bench: each loader's rows/s beside the raw limit of its path, and the cost of `elt run` (first, after a
 ## 1 % change against a full refresh, with no change; wall, CPU, peak RSS per process, dlt's folder) on the

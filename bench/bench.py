@@ -45,14 +45,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.explain_incremental import environ, fresh_warehouse, log, postmaster_from_datadir
+from bench.common import BENCH_DIR, TARGET_CHOICES, environ, label, log, targets, working_env
 from bench.limits import Limit, api_limit, app_db_limit, files_limit
-from bench.measure import Measured, run_measured, tree_cpu
-from bench.sources import ApiProcess, Change, readable_payments_copy, world_end
+from bench.measure import Measured, dbt_nodes, node_seconds, run_measured, server_cpu
+from bench.sources import ApiProcess, Change, readable_payments_copy, sources_env, world_end
+from bench.warehouse import fresh_warehouse, postgres_server, postmaster
 from loaders.core.registry import PROJECT_DIR, SOURCE_NAMES
 from loaders.core.settings import Settings
 
-BENCH_DIR = PROJECT_DIR / "bench"
 SLOWEST_NODES = 6
 SCALES = {"10M": 10_000_000, "1M": 1_000_000, "100k": 100_000}
 LIMIT_WHAT = {
@@ -60,13 +60,6 @@ LIMIT_WHAT = {
     "shop_api": "raw limit: fetch + json.loads every page",
     "app_db": "raw limit: SQLite -> Arrow -> insert",
 }
-
-
-def label(orders: int) -> str:
-    for suffix, size in (("M", 1_000_000), ("k", 1000)):
-        if orders >= size and orders % size == 0:
-            return f"{orders // size}{suffix}"
-    return str(orders)
 
 
 # -- results -------------------------------------------------------------------------------------------
@@ -120,12 +113,7 @@ class World:
     token: str
 
     def env(self) -> dict[str, str]:
-        return {
-            "SOURCES__SHOP_API__BASE_URL": self.api.base_url,
-            "SOURCES__SHOP_API__TOKEN": self.token,
-            "SOURCES__APP_DB__CREDENTIALS": f"sqlite:///{self.root / 'app.db'}",
-            "SOURCES__PAYMENTS_FILES__BUCKET_URL": str(self.root / "payments"),
-        }
+        return sources_env(self.root, self.api.base_url, self.token)
 
 
 @dataclass
@@ -160,16 +148,13 @@ class Target:
             **os.environ,
             **warehouse_env,
             **world.env(),
-            "ELT_STATE_DIR": str(folder / "state"),
-            "DBT_TARGET_PATH": str(folder / "target"),
-            "DBT_LOG_PATH": str(folder / "dbt-logs"),
-            "RUNTIME__LOG_LEVEL": "ERROR",
+            **working_env(folder, "dbt-logs"),
             "RUNTIME__DLTHUB_TELEMETRY": "false",
             "DO_NOT_TRACK": "1",
             "ELT_MAX_DEAD_LETTER_RATE": "1",  # the bench measures; the threshold's exit code would hide nothing
         }
         self.settings = Settings.from_env(self.env)
-        self.postmaster = postmaster_from_datadir(self.settings) if name == "postgres" else None
+        self.postmaster = postmaster(self.settings) if name == "postgres" else None
         (folder / "logs").mkdir(parents=True, exist_ok=True)
         self.steps = 0
 
@@ -177,23 +162,23 @@ class Target:
         self.steps += 1
         command = [str(Path(sys.executable).with_name("elt")), *args]
         log(f"{self.name} {self.world.orders}: elt {' '.join(args)}")
-        server_before, api_before = tree_cpu(self.postmaster), self.world.api.cpu_s()
-        measured = run_measured(
-            command,
-            self.env,
-            PROJECT_DIR,
-            self.folder / "logs" / f"{self.steps:02d}-{'-'.join(args).strip('-')}.log",
-            self.timeout,
-        )
-        if self.postmaster is not None:
-            time.sleep(1.0)  # let the postmaster reap the step's backends
-        server_after, api_after = tree_cpu(self.postmaster), self.world.api.cpu_s()
+        with server_cpu(self.postmaster) as server:
+            api_before = self.world.api.cpu_s()
+            measured = run_measured(
+                command,
+                self.env,
+                PROJECT_DIR,
+                self.folder / "logs" / f"{self.steps:02d}-{'-'.join(args).strip('-')}.log",
+                self.timeout,
+            )
+        api_after = self.world.api.cpu_s()
+        nodes = dbt_nodes(self.folder / "target")
         step = Step(
             measured,
-            None if server_before is None or server_after is None else round(server_after - server_before, 2),
+            server[0],
             None if api_before is None or api_after is None else round(api_after - api_before, 2),
-            self.models_s(),
-            self.nodes()[:SLOWEST_NODES],
+            node_seconds(nodes, "model") if nodes else None,
+            [(uid, seconds) for uid, _, seconds in nodes[:SLOWEST_NODES]],
         )
         log(
             f"  rc {measured.returncode}{' TIMED OUT' if measured.timed_out else ''}, wall {measured.wall_s}s, "
@@ -201,19 +186,6 @@ class Target:
             f"{measured.stdout.strip()[:400]}"
         )
         return step
-
-    def nodes(self) -> list[tuple[str, float]]:
-        """(unique id, seconds) of every node of the last dbt invocation, slowest first."""
-        results = self.folder / "target" / "run_results.json"
-        if not results.exists():
-            return []
-        nodes = json.loads(results.read_text()).get("results", [])
-        timed = [(str(n["unique_id"]), float(n.get("execution_time") or 0)) for n in nodes]
-        return sorted(timed, key=lambda node: -node[1])
-
-    def models_s(self) -> float | None:
-        nodes = self.nodes()
-        return round(sum(s for uid, s in nodes if uid.startswith("model.")), 2) if nodes else None
 
     def state_mb(self) -> float:
         total = sum(p.stat().st_size for p in (self.folder / "state").rglob("*") if p.is_file())
@@ -328,15 +300,12 @@ DAYS = 100
 
 
 @contextlib.contextmanager
-def postgres_server(targets: list[str]) -> Iterator[None]:
-    """The PG* of the server to use: the environment's, or a throwaway one started for the whole bench."""
-    if "postgres" not in targets or os.environ.get("PGHOST"):
+def one_postgres_server(names: list[str]) -> Iterator[None]:
+    """The PG* of one server for the whole bench (the environment's, or a throwaway one), when it has one."""
+    if "postgres" not in names:
         yield
         return
-    from tests.support.postgres import throwaway_postgres
-
-    log("no PGHOST: starting a throwaway PostgreSQL server")
-    with throwaway_postgres() as server, environ(server):
+    with postgres_server() as server, environ(server):
         yield
 
 
@@ -474,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=1_000_000, help="orders in the larger world")
     parser.add_argument("--scale", choices=sorted(SCALES), help="instead of --orders: 100k, 1M or 10M")
-    parser.add_argument("--target", choices=("duckdb", "postgres", "both"), default="both")
+    parser.add_argument("--target", choices=TARGET_CHOICES, default="both")
     parser.add_argument("--step-timeout", type=float, default=4 * 3600, help="seconds before a step is killed")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (worlds, warehouses, logs)")
     parser.add_argument("--results-dir", type=Path, default=BENCH_DIR)
@@ -482,16 +451,16 @@ def main(argv: list[str] | None = None) -> int:
     orders = SCALES[args.scale] if args.scale else args.orders
     if orders < 10 * DAYS:
         parser.error(f"--orders must be at least {10 * DAYS}")
-    targets = ["duckdb", "postgres"] if args.target == "both" else [args.target]
+    names = targets(args.target)
     started, clock = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="elt-bench-"))
     log(f"working folder {folder}")
     results = Results()
     try:
-        with contextlib.ExitStack() as stack, postgres_server(targets):
+        with contextlib.ExitStack() as stack, one_postgres_server(names):
             large = make_world(folder, orders, results, stack)
             small = make_world(folder, orders // 10, results, stack)
-            for name in targets:  # one after the other: the machine is shared
+            for name in names:
                 with run_target(name, large, folder, args.step_timeout, args.keep) as target:
                     bench_large(target, results, *measure_limits(name, target.settings, large))
                 with run_target(name, small, folder, args.step_timeout, args.keep) as target:

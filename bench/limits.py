@@ -9,7 +9,8 @@ Python offer, with none of the loaders' work (validation, dead letters, versions
   batches and inserted into the warehouse — DuckDB from the Arrow batch, PostgreSQL by `COPY` of the
   batch written as CSV by Arrow (no ADBC driver is installed).
 
-Each limit lands in a schema of its own (`bench_limit`), dropped afterwards. Wall and CPU are this
+Each limit lands in a schema of its own (`bench_limit`), dropped afterwards, through the project's own
+connection (`dialect(settings).connect`, which autocommits). Wall and CPU are this
 process's (DuckDB's threads included; PostgreSQL's backend is in the server's CPU, not here).
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import resource
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -30,10 +30,11 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import requests
 
+from bench.measure import rusage_cpu
 from loaders.core.settings import Settings
 from loaders.sources.payments_files.records import PAYMENT_CSV_HEADER
 from loaders.sources.shop_api.settings import MAX_PAGE_SIZE, ORDERS_PATH
-from loaders.warehouse import connect
+from loaders.warehouse import dialect
 
 SCHEMA = "bench_limit"
 APP_DB_BATCH_ROWS = 50_000
@@ -51,52 +52,38 @@ class Limit:
         return self.rows / self.wall_s if self.wall_s else 0.0
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 @contextmanager
 def _timed() -> Iterator[list[float]]:
     spent: list[float] = []
-    wall, cpu = time.monotonic(), _cpu()
+    wall, cpu = time.monotonic(), rusage_cpu()
     yield spent
-    spent += [time.monotonic() - wall, _cpu() - cpu]
+    spent += [time.monotonic() - wall, rusage_cpu() - cpu]
 
 
 @contextmanager
 def _limit_schema(settings: Settings) -> Iterator[Any]:
-    with connect(settings, read_only=False) as conn:
+    with dialect(settings).connect(read_only=False) as conn:
         cur = conn.cursor()
         cur.execute(f"drop schema if exists {SCHEMA} cascade")
         cur.execute(f"create schema {SCHEMA}")
-        _commit(settings, conn)
         try:
             yield conn
         finally:
-            cur = conn.cursor()
-            cur.execute(f"drop schema if exists {SCHEMA} cascade")
-            _commit(settings, conn)
+            conn.cursor().execute(f"drop schema if exists {SCHEMA} cascade")
 
 
-def _commit(settings: Settings, conn: Any) -> None:
-    if settings.target == "postgres":
-        conn.commit()
-
-
-def _text_table(settings: Settings, conn: Any, name: str, columns: list[str]) -> None:
+def _text_table(conn: Any, name: str, columns: list[str]) -> None:
     body = ", ".join(f'"{column}" text' for column in columns)
     conn.cursor().execute(f"create table {SCHEMA}.{name} ({body})")
-    _commit(settings, conn)
 
 
 def files_limit(settings: Settings, folder: Path) -> Limit:
     """The warehouse's CSV reader over `folder` (readable lines only, see sources.readable_payments_copy)."""
     columns = list(PAYMENT_CSV_HEADER)
     with _limit_schema(settings) as conn:
-        _text_table(settings, conn, "payments", columns)
+        _text_table(conn, "payments", columns)
         with _timed() as spent:
-            if settings.target == "duckdb":
+            if dialect(settings).name == "duckdb":
                 types = ", ".join(f"'{column}': 'VARCHAR'" for column in columns)
                 conn.execute(
                     f"insert into {SCHEMA}.payments select * from read_csv('{folder}/payments_*.csv', "
@@ -107,7 +94,6 @@ def files_limit(settings: Settings, folder: Path) -> Limit:
                 for path in sorted(folder.glob("payments_*.csv")):
                     with open(path, "rb") as data:
                         cur.copy_expert(f"copy {SCHEMA}.payments from stdin with (format csv, header true)", data)
-                conn.commit()
         rows = _count(conn, f"{SCHEMA}.payments")
     return Limit("payments_files", rows, *spent)
 
@@ -138,7 +124,7 @@ def app_db_limit(settings: Settings, database: Path) -> Limit:
             for table in ("customers", "products")
         }
         for table, columns in tables.items():
-            _text_table(settings, conn, table, columns)
+            _text_table(conn, table, columns)
         with _timed() as spent:
             for table, columns in tables.items():
                 selected = ", ".join(f'cast("{column}" as text)' for column in columns)
@@ -149,12 +135,11 @@ def app_db_limit(settings: Settings, database: Path) -> Limit:
                     )
                     _insert_arrow(settings, conn, f"{SCHEMA}.{table}", arrow)
                     rows += arrow.num_rows
-            _commit(settings, conn)
     return Limit("app_db", rows, *spent)
 
 
 def _insert_arrow(settings: Settings, conn: Any, relation: str, arrow: pa.Table) -> None:
-    if settings.target == "duckdb":
+    if dialect(settings).name == "duckdb":
         conn.register("bench_batch", arrow)
         conn.execute(f"insert into {relation} select * from bench_batch")
         conn.unregister("bench_batch")

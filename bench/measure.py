@@ -1,5 +1,6 @@
-"""One measured command: wall time, CPU of its process tree, the peak RSS of every process in it, and the
-moments at which it reported its events.
+"""What a command costs: wall time, CPU of its process tree, the peak RSS of every process in it, the
+moments at which it reported its events; and beside it, what a local PostgreSQL server spent meanwhile and
+dbt's own node times.
 
 - CPU: `os.wait4` of the command, whose rusage adds the children it reaped (dbt under `elt`) to its own.
 - Peak RSS per process: `/proc/<pid>/status` `VmHWM` (the kernel's high-water mark of the process's
@@ -10,17 +11,21 @@ moments at which it reported its events.
   with the time it arrived and the command's own CPU (utime + stime of the root process, its children
   excluded) at that moment, so a loader's share of a run can be cut out of it (`load_started` ..
   `load_finished`).
+- Server CPU: the growth of the postmaster's CPU and its reaped children's (its exited backends'), read
+  from /proc when the server is local; None when it is not.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +102,45 @@ def tree_cpu(pid: int | None) -> float | None:
     postmaster's exited backends)."""
     fields = None if pid is None else _stat_fields(pid)
     return None if fields is None else sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
+
+
+def rusage_cpu(who: int = resource.RUSAGE_SELF) -> float:
+    """User + system CPU of this process (RUSAGE_SELF) or of the children it reaped (RUSAGE_CHILDREN)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextmanager
+def server_cpu(postmaster: int | None, settle_s: float = 1.0) -> Iterator[list[float | None]]:
+    """What a local PostgreSQL server spent during the block: the growth of its postmaster's `tree_cpu`,
+    taken `settle_s` after the block so that the postmaster has reaped the block's backends. The list
+    yielded holds it after the block (None when the postmaster is unknown or unreadable)."""
+    spent: list[float | None] = []
+    before = tree_cpu(postmaster)
+    yield spent
+    if postmaster is not None:
+        time.sleep(settle_s)
+    after = tree_cpu(postmaster)
+    spent.append(None if before is None or after is None else round(after - before, 2))
+
+
+def dbt_nodes(target_path: Path) -> list[tuple[str, str, float]]:
+    """(unique id, status, seconds) of every node of the last dbt invocation (its run_results.json in
+    `target_path`), slowest first; none when it wrote no results."""
+    results = target_path / "run_results.json"
+    if not results.exists():
+        return []
+    nodes = [
+        (str(n["unique_id"]), str(n["status"]), float(n.get("execution_time") or 0.0))
+        for n in json.loads(results.read_text()).get("results", [])
+    ]
+    return sorted(nodes, key=lambda node: -node[2])
+
+
+def node_seconds(nodes: list[tuple[str, str, float]], *kinds: str) -> float:
+    """The sum of the nodes' times whose kind (`model`, `test`, ...: the unique id's first part) is one of
+    `kinds`."""
+    return round(sum(s for uid, _, s in nodes if uid.split(".", 1)[0] in kinds), 2)
 
 
 def _children() -> dict[int, list[int]]:

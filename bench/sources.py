@@ -61,6 +61,16 @@ def generate_world(root: Path, orders: int, days: int) -> dict[str, Any]:
     return summary.model_dump()
 
 
+def sources_env(root: Path, base_url: str, token: str) -> dict[str, str]:
+    """The loaders' settings that point them at the world in `root`, its API served at `base_url`."""
+    return {
+        "SOURCES__SHOP_API__BASE_URL": base_url,
+        "SOURCES__SHOP_API__TOKEN": token,
+        "SOURCES__APP_DB__CREDENTIALS": f"sqlite:///{root / 'app.db'}",
+        "SOURCES__PAYMENTS_FILES__BUCKET_URL": str(root / "payments"),
+    }
+
+
 def world_end(orders: int, days: int) -> datetime:
     return day_start(world_config(orders, days), days + 1)
 
