@@ -1,7 +1,7 @@
 {#- How the incremental models know what they have consumed — by ids, never by clocks.
 
     Producers publish batches:
-    - a dlt load is a batch of its raw dataset: `_dlt_loads.load_id` with `status = 0` (completed);
+    - a dlt load is a batch of its raw dataset: a completed load's id (completed_loads, macros/staging.sql);
     - an intermediate model's write is a batch of that model: every row it writes carries the
       invocation's id as `batch_id`, and a post-hook publishes the id in `ops.dbt_batches`.
 
@@ -17,7 +17,7 @@
 {#- The ids a producer has published: completed loads of a dlt source, or batches of a model. -#}
 {% macro published_batches(producer) -%}
     {%- if producer.startswith('raw_') -%}
-    select load_id as batch_id from {{ source(producer[4:], '_dlt_loads') }} where status = 0
+    select completed.load_id as batch_id from ({{ completed_loads(producer[4:]) }}) as completed
     {%- else -%}
     select batch_id from ops.dbt_batches where producer = '{{ producer }}'
     {%- endif -%}

@@ -1,3 +1,11 @@
+{#- The completed loads of a dlt source: `_dlt_loads` rows with `status = 0`, dlt's mark of a load whose
+    package it committed. The one place the rule is written: staging shows only their rows, and the
+    intermediate models consume them by id (published_batches, macros/incremental.sql). A query of one
+    column, `load_id`. -#}
+{% macro completed_loads(source_name) -%}
+    select load_id from {{ source(source_name, '_dlt_loads') }} where status = 0
+{%- endmacro %}
+
 {#- The columns every staging model carries from its raw table, so every version can be ordered,
     re-found and shown in quarantine the same way. -#}
 {% macro version_columns() -%}
@@ -44,8 +52,8 @@
 {%- endmacro %}
 
 {#- The columns of one order item, from the element `elements` of a version's `items` JSON array
-    (see unnest_json_array): the staging view of all items, and the models that unnest only the
-    versions they hold. -#}
+    (see unnest_json_array): int_orders__versions unnests the versions it judges, order_items the
+    canonical ones, with the same columns. -#}
 {% macro order_item_columns(version) -%}
         {{ version }}.order_id,
         {{ version }}.version_key,

@@ -15,7 +15,7 @@
 {%- endmacro %}
 
 {#- One element of `items` is bad when it has no sku, its quantity is not a positive integer, or its
-    unit_price is not a decimal >= 0 with at most 2 places. Inputs: stg_shop_api__order_items. A repeated
+    unit_price is not a decimal >= 0 with at most 2 places. Inputs: order_item_columns. A repeated
     line number also makes the items bad: `order_items` could not key them (our addition, see README). -#}
 {% macro bad_order_item() -%}
     (

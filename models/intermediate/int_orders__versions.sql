@@ -13,6 +13,22 @@
 
 with
 
+-- Import CTEs: the seeds. The staging views and the models this one judges against are read where
+-- they are filtered instead (by load id, batch id or key, literals resolved when the model renders):
+-- PostgreSQL pushes such a filter through a view or into a table read in place and answers it from an
+-- index, but computes a CTE read more than once whole first.
+currencies as (
+
+    select currency_code from {{ ref('currencies') }}
+
+),
+
+countries as (
+
+    select country_code from {{ ref('countries') }}
+
+),
+
 {%- if not evaluate_all %}
 
 landed as (
@@ -45,7 +61,7 @@ released_or_demoted as (
     inner join customers_changed
         on judged.customer_id = customers_changed.customer_id
     where
-        {{ key_in('judged.customer_id', 'select customers_changed.customer_id from customers_changed') }}
+        {{ key_in('judged.customer_id', 'select changed.customer_id from customers_changed as changed') }}
         and judged.is_known_customer <> customers_changed.is_canonical
 
 ),
@@ -79,24 +95,15 @@ items as (
 
 ),
 
-currencies as (
-
-    select currency_code from {{ ref('currencies') }}
-
-),
-
-countries as (
-
-    select country_code from {{ ref('countries') }}
-
-),
-
 canonical_customers as (
 
     -- the customers canonical in this run: those with a version that passes (of those these orders name)
     select customer_id from {{ ref('int_customers__versions') }}
+    {%- if evaluate_all %}
     where is_last_good
-    {%- if not evaluate_all %}
+    {%- else %}
+    where
+        is_last_good
         and customer_id in (select versions.customer_id from versions)
     {%- endif %}
 

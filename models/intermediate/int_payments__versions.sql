@@ -13,6 +13,16 @@
 
 with
 
+-- Import CTEs: the seeds. The staging views and the models this one judges against are read where
+-- they are filtered instead (by load id, batch id or key, literals resolved when the model renders):
+-- PostgreSQL pushes such a filter through a view or into a table read in place and answers it from an
+-- index, but computes a CTE read more than once whole first.
+currencies as (
+
+    select currency_code from {{ ref('currencies') }}
+
+),
+
 {%- if not evaluate_all %}
 
 landed as (
@@ -46,7 +56,7 @@ released_or_demoted as (
     inner join orders_changed
         on judged.order_id = orders_changed.order_id
     where
-        {{ key_in('judged.order_id', 'select orders_changed.order_id from orders_changed') }}
+        {{ key_in('judged.order_id', 'select changed.order_id from orders_changed as changed') }}
         and (
             judged.order_exists <> orders_changed.is_canonical
             or judged.order_currency is distinct from orders_changed.canonical_currency
@@ -73,12 +83,6 @@ versions as (
 
 ),
 
-currencies as (
-
-    select currency_code from {{ ref('currencies') }}
-
-),
-
 canonical_orders as (
 
     -- the orders canonical in this run: their version that passes (of the orders these versions name)
@@ -86,8 +90,11 @@ canonical_orders as (
         order_id,
         currency
     from {{ ref('int_orders__versions') }}
+    {%- if evaluate_all %}
     where is_last_good
-    {%- if not evaluate_all %}
+    {%- else %}
+    where
+        is_last_good
         and order_id in (select versions.order_id from versions)
     {%- endif %}
 

@@ -13,6 +13,16 @@
 
 with
 
+-- Import CTEs: the seeds. The staging views and the models this one judges against are read where
+-- they are filtered instead (by load id, batch id or key, literals resolved when the model renders):
+-- PostgreSQL pushes such a filter through a view or into a table read in place and answers it from an
+-- index, but computes a CTE read more than once whole first.
+currencies as (
+
+    select currency_code from {{ ref('currencies') }}
+
+),
+
 {%- if not evaluate_all %}
 
 affected_keys as (
@@ -32,12 +42,6 @@ versions as (
     {%- if not evaluate_all %}
     where sku in (select affected_keys.sku from affected_keys)
     {%- endif %}
-
-),
-
-currencies as (
-
-    select currency_code from {{ ref('currencies') }}
 
 ),
 

@@ -47,9 +47,6 @@ payments as (
     where
         is_last_good
         and status in ('succeeded', 'refunded')
-    {%- if is_incremental() %}
-        and {{ utc_date('paid_at') }} in (select touched_dates.revenue_date from touched_dates)
-    {%- endif %}
 
 ),
 
@@ -67,6 +64,10 @@ final as (
             as numeric(18, 2)
         ) as net_amount
     from payments
+    {%- if is_incremental() %}
+    -- the touched dates only (payments is read once: the planner applies this where it reads the table)
+    where {{ utc_date('paid_at') }} in (select touched_dates.revenue_date from touched_dates)
+    {%- endif %}
     group by {{ utc_date('paid_at') }}, currency
 
 )

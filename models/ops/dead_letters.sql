@@ -6,29 +6,29 @@
 with
 
 {% for name in sources %}
-    {{ name }} as (
+{{ name }} as (
 
-        select
-            dead_letter_id,
-            source,
-            resource,
-            location,
-            raw_text,
-            error,
-            dead_lettered_at,
-            _delivered_at as delivered_at,
-            {{ load_id_to_timestamp('_dlt_load_id') }} as loaded_at
-        from {{ source(name, 'dead_letters') }}
-        {{ one_row_per_landed_key(['dead_letter_id']) }}
+    select
+        dead_letter_id,
+        source,
+        resource,
+        location,
+        raw_text,
+        error,
+        dead_lettered_at,
+        _delivered_at as delivered_at,
+        {{ load_id_to_timestamp('_dlt_load_id') }} as loaded_at
+    from {{ source(name, 'dead_letters') }}
+    {{ one_row_per_landed_key(['dead_letter_id']) }}
 
-    ),
+),
 {% endfor %}
 
 unioned as (
 
     {% for name in sources %}
-        select * from {{ name }}
-        {% if not loop.last %}union all{% endif %}
+    select * from {{ name }}
+    {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
 )

@@ -10,31 +10,31 @@
 ] %}
 
 {% for versions, canonical, quarantined, key in entities %}
-    select
-        '{{ canonical }}' as entity,
-        latest.{{ key }} as natural_key
-    from {{ ref(versions) }} as latest
-    where
-        latest.is_latest
-        and latest.failed_rules = ''
-        and not exists (
-            select 1 from {{ ref(canonical) }} as canonical
-            where canonical.{{ key }} = latest.{{ key }}
-        )
-    union all
-    select
-        '{{ canonical }}' as entity,
-        latest.{{ key }} as natural_key
-    from {{ ref(versions) }} as latest
-    where
-        latest.is_latest
-        and latest.failed_rules <> ''
-        and not exists (
-            select 1 from {{ ref(quarantined) }} as quarantined
-            where
-                not quarantined.is_resolved
-                and quarantined.{{ key }} = latest.{{ key }}
-                and quarantined.version_key = latest.version_key
-        )
-    {% if not loop.last %}union all{% endif %}
+select
+    '{{ canonical }}' as entity,
+    latest.{{ key }} as natural_key
+from {{ ref(versions) }} as latest
+where
+    latest.is_latest
+    and latest.failed_rules = ''
+    and not exists (
+        select 1 from {{ ref(canonical) }} as canonical
+        where canonical.{{ key }} = latest.{{ key }}
+    )
+union all
+select
+    '{{ canonical }}' as entity,
+    latest.{{ key }} as natural_key
+from {{ ref(versions) }} as latest
+where
+    latest.is_latest
+    and latest.failed_rules <> ''
+    and not exists (
+        select 1 from {{ ref(quarantined) }} as quarantined
+        where
+            not quarantined.is_resolved
+            and quarantined.{{ key }} = latest.{{ key }}
+            and quarantined.version_key = latest.version_key
+    )
+{% if not loop.last %}union all{% endif %}
 {% endfor %}

@@ -7,12 +7,12 @@
 } %}
 
 {% for model, key in tables.items() %}
-    select
-        '{{ model }}' as quarantine_table,
-        {{ key }} as natural_key
-    from {{ ref(model) }}
-    where not is_resolved
-    group by {{ key }}
-    having count(*) > 1
-    {% if not loop.last %}union all{% endif %}
+select
+    '{{ model }}' as quarantine_table,
+    {{ key }} as natural_key
+from {{ ref(model) }}
+where not is_resolved
+group by {{ key }}
+having count(*) > 1
+{% if not loop.last %}union all{% endif %}
 {% endfor %}

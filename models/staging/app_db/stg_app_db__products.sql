@@ -30,8 +30,7 @@ from {{ source('app_db', 'products') }}
 where
     _dlt_load_id in (
         -- unaliased: `dbt build --empty` (unit tests) renders a source as an aliased subquery
-        select load_id from {{ source('app_db', '_dlt_loads') }}  -- noqa: RF02
-        where status = 0  -- noqa: RF02
+        {{ completed_loads('app_db') }}  -- noqa: RF02
     )
 
 -- one row per landed version (where raw is appended to rather than merged)

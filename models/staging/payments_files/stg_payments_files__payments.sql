@@ -30,8 +30,7 @@ from {{ source('payments_files', 'payments') }}
 where
     _dlt_load_id in (
         -- unaliased: `dbt build --empty` (unit tests) renders a source as an aliased subquery
-        select load_id from {{ source('payments_files', '_dlt_loads') }}  -- noqa: RF02
-        where status = 0  -- noqa: RF02
+        {{ completed_loads('payments_files') }}  -- noqa: RF02
     )
 
 -- one row per landed version (where raw is appended to rather than merged)

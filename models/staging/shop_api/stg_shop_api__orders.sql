@@ -26,8 +26,7 @@ from {{ source('shop_api', 'orders') }}
 where
     _dlt_load_id in (
         -- unaliased: `dbt build --empty` (unit tests) renders a source as an aliased subquery
-        select load_id from {{ source('shop_api', '_dlt_loads') }}  -- noqa: RF02
-        where status = 0  -- noqa: RF02
+        {{ completed_loads('shop_api') }}  -- noqa: RF02
     )
 
 -- one row per landed version (where raw is appended to rather than merged)
