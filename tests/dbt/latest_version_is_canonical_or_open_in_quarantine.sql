@@ -2,14 +2,9 @@
 -- (it passes) or the open quarantine row (it fails). Returns the keys for which neither holds.
 -- Two anti-joins (`not exists`), never `not in (subquery)`: PostgreSQL runs the latter, at this size, as
 -- a SubPlan re-read for every row.
-{%- set entities = [
-    ('int_customers__versions', 'customers', 'quarantined_customers', 'customer_id'),
-    ('int_products__versions', 'products', 'quarantined_products', 'sku'),
-    ('int_orders__versions', 'orders', 'quarantined_orders', 'order_id'),
-    ('int_payments__versions', 'payments', 'quarantined_payments', 'payment_id'),
-] %}
-
-{% for versions, canonical, quarantined, key in entities %}
+{#- Every entity of the registry (`elt_entities` in dbt_project.yml). -#}
+{% for canonical, entity in var('elt_entities').items() %}
+{%- set versions, quarantined, key = 'int_' ~ canonical ~ '__versions', 'quarantined_' ~ canonical, entity.key %}
 select
     '{{ canonical }}' as entity,
     latest.{{ key }} as natural_key

@@ -1,12 +1,7 @@
 -- Contract 2.2: at most one open quarantine row per key, in every quarantine table.
-{%- set tables = {
-    'quarantined_customers': 'customer_id',
-    'quarantined_products': 'sku',
-    'quarantined_orders': 'order_id',
-    'quarantined_payments': 'payment_id',
-} %}
-
-{% for model, key in tables.items() %}
+{#- Every entity of the registry (`elt_entities` in dbt_project.yml). -#}
+{% for name, entity in var('elt_entities').items() %}
+{%- set model, key = 'quarantined_' ~ name, entity.key %}
 select
     '{{ model }}' as quarantine_table,
     {{ key }} as natural_key

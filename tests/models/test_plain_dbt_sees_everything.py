@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from loaders.entities import ENTITIES, SOURCE_NAMES
+from loaders.core.registry import ENTITIES, SOURCE_NAMES
 from tests.dbt_support.demo import dbt, run_demo
 
 DESCRIBED_AT_LEAST = 0.95
