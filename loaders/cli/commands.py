@@ -134,11 +134,16 @@ def reset(source: Source, yes: Yes = False) -> int:
 def status(
     as_json: Json = False,
     runs: Annotated[int, typer.Option(help="how many of the last runs to show")] = 10,
+    freshness: Annotated[
+        bool, typer.Option("--freshness", help="run `dbt source freshness` first and show dbt's verdicts")
+    ] = False,
 ) -> int:
     """Last runs, each source's cursor, freshness and pending packages, open quarantine (reads only)."""
     from loaders.cli.render import render_status
-    from loaders.ops.status import collect
+    from loaders.ops.status import check_freshness, collect
 
+    if freshness:
+        check_freshness(settings())
     found = collect(settings(), list(SOURCE_NAMES), limit=runs)
     if as_json:
         print(found.to_json())

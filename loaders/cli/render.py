@@ -54,7 +54,17 @@ def render_status(status: Status) -> None:
     out.print(runs)
     sources = table(
         "sources",
-        ("source", "cursor", "last load (UTC)", "age h", "freshness", "pending packages", "dead letters", "open d.l."),
+        (
+            "source",
+            "cursor",
+            "last load (UTC)",
+            "age h",
+            "freshness",
+            "dbt freshness",
+            "pending packages",
+            "dead letters",
+            "open d.l.",
+        ),
     )
     for source in status.sources:
         sources.add_row(
@@ -63,6 +73,7 @@ def render_status(status: Status) -> None:
             source.last_load_at or "-",
             "-" if source.age_hours is None else f"{source.age_hours:.1f}",
             source.freshness,
+            f"{source.dbt_freshness} at {source.dbt_freshness_checked_at}" if source.dbt_freshness else "-",
             str(source.pending_packages),
             "-" if source.dead_letters_last_run is None else str(source.dead_letters_last_run),
             "-" if source.dead_letters_open is None else str(source.dead_letters_open),

@@ -19,7 +19,9 @@ from loaders.core.events import json_default
 from loaders.core.outcomes import RunLocked
 from loaders.core.registry import ENTITIES, LOADS_TABLE, raw_dataset
 from loaders.core.settings import Settings
+from loaders.core.timestamps import iso
 from loaders.landing.pipelines import cursor_positions, pending_packages
+from loaders.ops.dbt import harness_target_path, run_dbt
 from loaders.ops.dead_letters import REPLAY_COMMAND, open_counts
 from loaders.warehouse import dialect
 from loaders.warehouse.base import Dialect
@@ -48,6 +50,10 @@ class SourceStatus:
     last_load_at: str | None = None
     age_hours: float | None = None
     freshness: str = "unknown"  # pass, warn, error (the thresholds of the source's dbt freshness config)
+    # `dbt source freshness`'s own verdict on the source (its worst table) and when it was checked, from the
+    # last results (`elt status --freshness` runs it), or None when dbt has not checked it
+    dbt_freshness: str | None = None
+    dbt_freshness_checked_at: str | None = None
     dead_letters_last_run: int | None = None
     dead_letters_open: int | None = None  # not yet resolved by `elt dead-letters replay`, from every load
 
@@ -83,6 +89,31 @@ def verdict(age_hours: float, limits: dict[str, float]) -> str:
     if "warn_after" in limits and age_hours > limits["warn_after"]:
         return "warn"
     return "pass"
+
+
+def dbt_freshness(settings: Settings) -> dict[str, tuple[str, str]]:
+    """Per source, dbt's freshness verdict (the worst of its tables) and when dbt checked, from the newest
+    `sources.json` of a `dbt source freshness`: the harness's own or a plain dbt's."""
+    own = harness_target_path(settings)
+    results = [folder / "sources.json" for folder in (own, own.parent) if (folder / "sources.json").exists()]
+    if not results:
+        return {}
+    newest = max(results, key=lambda path: path.stat().st_mtime)
+    document = json.loads(newest.read_text())
+    checked = document.get("metadata", {}).get("generated_at")
+    order = {"pass": 0, "warn": 1, "error": 2, "runtime error": 3}
+    verdicts: dict[str, tuple[str, str]] = {}
+    for result in document.get("results", []):
+        source = result["unique_id"].split(".")[2]  # source.<project>.<source>.<table>
+        status = str(result.get("status"))
+        if order.get(status, -1) >= order.get(verdicts.get(source, ("", ""))[0], -1):
+            verdicts[source] = (status, iso(checked) if checked else "")
+    return verdicts
+
+
+def check_freshness(settings: Settings) -> None:
+    """`dbt source freshness` with the warehouse's settings (every source, as plain dbt checks them)."""
+    run_dbt(settings, ["source", "freshness"])
 
 
 def collect(settings: Settings, sources: list[str], limit: int = 10) -> Status:
@@ -130,6 +161,9 @@ def read_warehouse(settings: Settings, warehouse: Dialect, conn: Any, status: St
             source.last_load_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(loaded))
             source.age_hours = round((now - loaded) / 3600, 2)
             source.freshness = verdict(source.age_hours, freshness_limits(settings, source.source))
+    checked = dbt_freshness(settings)
+    for source in status.sources:
+        source.dbt_freshness, source.dbt_freshness_checked_at = checked.get(source.source, (None, None))
         last = rows(
             conn,
             "select load_ids from ops.elt_run_sources join ops.elt_runs using (run_id)"

@@ -197,3 +197,18 @@ def test_state_get_set_clear_and_dlts_own_cli(tmp_path: Path) -> None:
         text=True,
     )
     assert dlt.returncode == 0 and "raw_shop_api" in dlt.stdout, dlt.stdout + dlt.stderr
+
+
+def test_status_shows_dbts_own_freshness_verdicts(tmp_path: Path) -> None:
+    env = deployment(tmp_path)
+    assert elt("demo", "--root", str(tmp_path / "sample"), "--days", "1", env=env).returncode == 0
+    unchecked = json.loads(elt("status", "--json", env=env).stdout)["sources"]
+    assert all(source["dbt_freshness"] is None for source in unchecked), unchecked
+    checked = json.loads(elt("status", "--freshness", "--json", env=env).stdout)["sources"]
+    # the sample's loads are minutes old: dbt's own verdict, per source, from its `dbt source freshness`
+    assert {source["source"]: source["dbt_freshness"] for source in checked} == {
+        "shop_api": "pass",
+        "app_db": "pass",
+        "payments_files": "pass",
+    }
+    assert all(source["dbt_freshness_checked_at"].endswith("Z") for source in checked), checked
