@@ -113,18 +113,19 @@ class SourceOutcome:
     files_read: int | None = None  # sources that read files: files taken in this run
     cursor_before: dict[str, Any] = field(default_factory=dict)
     cursor_after: dict[str, Any] = field(default_factory=dict)
-    # landed rows whose (key, version) raw held already (a cursor's lag re-reads them; None: not counted)
-    reread: int | None = None
+    # rows read again exactly as raw holds them (a cursor's lag re-reads them), not landed again (None: not
+    # compared, Spark's lake)
+    unchanged: int | None = None
 
     def describe(self) -> str:
-        """`extracted=… landed=… dead_lettered=…`, and of the landed rows how many are new versions and how
-        many re-read ones that raw held already."""
+        """`extracted=… landed=… unchanged=… dead_lettered=…`: what the source handed over, and of it what
+        landed (new or changed versions), what was read again exactly as raw holds it, what could not land."""
         if self.error:
             return f"{self.source} FAILED ({self.error})"
         resumed = f" resumed={self.resumed_packages}" if self.resumed_packages else ""
-        versions = "" if self.reread is None else f" (new={self.landed - self.reread} reread={self.reread})"
+        unchanged = "" if self.unchanged is None else f" unchanged={self.unchanged}"
         return (
-            f"{self.source} extracted={self.extracted} landed={self.landed}{versions}"
+            f"{self.source} extracted={self.extracted} landed={self.landed}{unchanged}"
             f" dead_lettered={self.dead_lettered}{resumed}"
         )
 
@@ -140,10 +141,14 @@ class DbtOutcome:
     tests_passed: int = 0
     tests_failed: int = 0
     statuses: dict[str, str] = field(default_factory=dict)
+    # a build left out because nothing it would read or run is new: the models it would have built
+    models_skipped: int = 0
+    skipped_because: str = ""
 
     def describe(self) -> str:
+        skipped = f" skipped={self.models_skipped} ({self.skipped_because})" if self.models_skipped else ""
         return (
-            f"models built={self.models_built} failed={self.models_failed}; "
+            f"models built={self.models_built} failed={self.models_failed}{skipped}; "
             f"tests passed={self.tests_passed} failed={self.tests_failed}"
         )
 

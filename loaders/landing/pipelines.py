@@ -10,6 +10,7 @@ holds its cursors and manifests), a backfill's chunks and a dead-letter replay, 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import dlt
+import pyarrow as pa
 import pyarrow.parquet as pq
 from dlt.common.storages.exceptions import StorageException
 from dlt.common.storages.load_package import ParsedLoadJobFileName
@@ -32,7 +34,7 @@ from loaders.core.registry import (
     raw_dataset,
 )
 from loaders.core.settings import Settings
-from loaders.landing.batch import Tally
+from loaders.landing.batch import BATCH_ROWS, Tally
 from loaders.landing.spec import SourceSpec
 from loaders.warehouse import dialect
 
@@ -58,9 +60,9 @@ class LoadReport:
     resumed_load_ids: tuple[str, ...] = ()
     extracted: int = 0
     collapsed: int = 0
-    # of the rows the new extract landed, those whose (key, version) raw held already (a cursor's lag
-    # re-reads them): landed - reread are new versions (None: not counted, e.g. in Spark's lake)
-    reread: int | None = None
+    # rows the new extract read again exactly as raw holds them (a cursor's lag re-reads them), left out
+    # of the load: they change nothing (None: not compared, e.g. in Spark's lake)
+    unchanged: int | None = None
 
     @property
     def resumed_packages(self) -> int:
@@ -132,7 +134,7 @@ def _run(settings: Settings, spec: SourceSpec, tally: Tally) -> LoadReport:
         step = "normalize"
         normalized = pipe.normalize()
         pending = tuple(normalized.loads_ids) if normalized is not None else ()
-        reread = sum_or_none(present_versions(settings, pipe, load_id) for load_id in pending)
+        unchanged = sum_or_none(drop_unchanged(settings, pipe, load_id) for load_id in pending)
         step = "load"
         loaded = pipe.load()
         new_ids = tuple(loaded.loads_ids) if loaded is not None else ()
@@ -156,7 +158,7 @@ def _run(settings: Settings, spec: SourceSpec, tally: Tally) -> LoadReport:
         # they staged is what they were handed
         extracted=handed_over + resumed_counts.staged,
         collapsed=counts.collapsed,
-        reread=reread,
+        unchanged=unchanged,
     )
 
 
@@ -259,25 +261,60 @@ def drop_loaded_packages(pipe: dlt.Pipeline) -> None:
         storage.delete_loaded_package(load_id)
 
 
-def present_versions(settings: Settings, pipe: dlt.Pipeline, load_id: str) -> int | None:
-    """How many of the rows a normalized package holds for raw's data tables have a (key, version) raw holds
-    already: rows the load will land again onto themselves. Read from the package's Parquet files before
-    the load; None where they are not Parquet or the warehouse cannot count them."""
+def drop_unchanged(settings: Settings, pipe: dlt.Pipeline, load_id: str) -> int | None:
+    """Leave out of a normalized package, before it loads, the rows raw already holds exactly: the same
+    (key, version), the same record as it arrived, the same cursor value. A cursor's lag re-reads them on
+    every run; landing them again would write nothing new and give their keys to every model to judge
+    again. Such a record is not delivered again, as an unchanged file is not read again: its delivery is
+    when it was first taken. Returns how many rows were left out (None: the warehouse cannot compare)."""
     storage = pipe._get_load_storage().normalized_packages  # dlt has no public call for a package's files
     schema = pipe.default_schema
-    present: int | None = 0
+    dropped: int | None = 0
     for job in storage.list_new_jobs(load_id):
         parsed = ParsedLoadJobFileName.parse(job)
         if parsed.table_name.startswith("_dlt") or parsed.table_name == DEAD_LETTERS_TABLE:
             continue
         columns = schema.get_table_columns(parsed.table_name)
         keys = [name for name, column in columns.items() if column.get("primary_key")]
-        if parsed.file_format != "parquet" or not keys:
+        if parsed.file_format != "parquet" or not keys or "_record" not in columns:
             return None
-        rows = pq.read_table(storage.storage.make_full_path(job), columns=keys).group_by(keys).aggregate([])
-        found = dialect(settings).count_present(pipe, parsed.table_name, rows)
-        present = None if found is None or present is None else present + found
-    return present
+        path = storage.storage.make_full_path(job)
+        rows = pq.read_table(path)
+        if rows.num_rows == 0:
+            continue
+        landed = dialect(settings).landed_identities(
+            pipe, parsed.table_name, rows.select(keys).group_by(keys).aggregate([])
+        )
+        if landed is None:
+            return None
+        keep = unchanged_mask(rows, keys, landed)
+        left_out = keep.count(False)
+        if left_out:
+            kept = rows.filter(pa.array(keep))
+            temporary = f"{path}.kept"
+            pq.write_table(kept, temporary, row_group_size=BATCH_ROWS)
+            os.replace(temporary, path)  # whole or not at all: a crash here leaves the package as it was
+        dropped = None if dropped is None else dropped + left_out
+    return dropped
+
+
+def unchanged_mask(rows: pa.Table, keys: list[str], landed: dict[tuple[Any, ...], Any]) -> list[bool]:
+    """Per row, whether to keep it: False when raw holds its (key, version) with the same record and cursor."""
+    if not landed:
+        return [True] * rows.num_rows
+    key_values = zip(*(rows.column(name).to_pylist() for name in keys), strict=True)
+    records = rows.column("_record").to_pylist()
+    cursors = rows.column("_cursor_at").to_pylist() if "_cursor_at" in rows.column_names else [None] * rows.num_rows
+    keep = []
+    for key, record, cursor_at in zip(key_values, records, cursors, strict=True):
+        held = landed.get(key)
+        same = held is not None and held == (md5_text(record), cursor_at)
+        keep.append(not same)
+    return keep
+
+
+def md5_text(text: str | None) -> str | None:
+    return None if text is None else hashlib.md5(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def sum_or_none(counts: Iterable[int | None]) -> int | None:

@@ -66,7 +66,7 @@ def load_one(settings: Settings, source: str, progress: Progress | None = None) 
         files_read=files_taken(before, after),
         cursor_before=before,
         cursor_after=after,
-        reread=report.reread,
+        unchanged=report.unchanged,
     )
     log_event(
         "load_finished",
@@ -75,7 +75,7 @@ def load_one(settings: Settings, source: str, progress: Progress | None = None) 
         landed=outcome.landed,
         dead_lettered=outcome.dead_lettered,
         collapsed=outcome.collapsed,
-        reread=outcome.reread,
+        unchanged=outcome.unchanged,
         load_ids=list(report.load_ids),
         resumed_packages=report.resumed_packages,
         resumed_load_ids=list(report.resumed_load_ids),

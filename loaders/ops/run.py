@@ -14,6 +14,7 @@ import time
 from loaders.core.events import log_event
 from loaders.core.outcomes import Breach, DbtOutcome, ExitCode, SourceOutcome, outcome_code
 from loaders.core.settings import Settings
+from loaders.ops.build_state import nothing_to_build, record_clean_build
 from loaders.ops.load import NOT_CONFIGURED, load_sources
 from loaders.ops.quarantine import NewQuarantine, open_counts, open_quarantine_rows, resolved_between
 from loaders.ops.runner import Result, dbt_build, writing
@@ -30,7 +31,15 @@ def elt_run(settings: Settings, sources: list[str], dbt_args: list[str]) -> Resu
             return Result(run.exit_code, line)
         # quarantine changes only in dbt: what is open now is what was open before the build
         before = open_quarantine_rows(settings, missing_is_empty=True)
-        dbt = dbt_build(settings, run, ["build", *dbt_args])
+        run.phase = "deciding whether anything is new"
+        clean = nothing_to_build(settings, outcomes, dbt_args)
+        if clean is None:
+            dbt = dbt_build(settings, run, ["build", *dbt_args])
+            record_clean_build(settings, run.run_id, dbt, dbt_args)
+        else:  # nothing new to read, nothing new to run: the last clean build stands
+            dbt = DbtOutcome(0, models_skipped=clean.models, skipped_because=f"nothing new since run {clean.run_id}")
+            run.models_built, run.models_failed, run.tests_passed, run.tests_failed = 0, 0, 0, 0
+            log_event("build_skipped", since_run=clean.run_id, models=clean.models)
         after = open_quarantine_rows(settings)
         new = NewQuarantine.between(before, after)
         run.quarantine_opened, run.quarantine_resolved = new.total, resolved_between(before, after)
@@ -66,8 +75,8 @@ def balance_books(settings: Settings, outcomes: list[SourceOutcome], dbt: DbtOut
     """The run's books (loaders/warehouse/books.py): each loaded source's, and each entity's when no model
     failed (a failed model leaves its tables behind the raw data until the next build)."""
     books = source_books(outcomes)
-    if outcome_code([], dbt, []) in (ExitCode.OK, ExitCode.TESTS_FAILED):
-        books += entity_books(settings)
+    if not dbt.models_skipped and outcome_code([], dbt, []) in (ExitCode.OK, ExitCode.TESTS_FAILED):
+        books += entity_books(settings)  # a skipped build changed no version: the last books stand
     for book in books:
         log_event("book", name=book.name, balanced=book.balanced, difference=book.difference, text=book.describe())
     return books

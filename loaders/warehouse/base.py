@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +26,18 @@ from loaders.core.outcomes import Check, RunLocked, WarehouseUnreachable, innerm
 from loaders.core.registry import DEAD_LETTERS_TABLE, Entity
 from loaders.core.settings import Settings
 
-PRESENT_CHUNK = 2000  # keys per look-up of `count_present`
+PRESENT_CHUNK = 2000  # keys per look-up of `landed_identities`
+Identity = tuple[str, datetime | None]
+"""What makes a landed row the same as a new one of its (key, version): the md5 of its `_record` (the record
+as it arrived, whole) and its `_cursor_at`."""
+
+
+def as_instant(value: Any) -> datetime | None:
+    """A timestamp as the drivers hand it back, as an aware UTC datetime (None stays None)."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -234,27 +246,31 @@ class Dialect:
                     collapsed += int(rows) - int(distinct)
         return PackageCounts(landed, dead, staged, collapsed)
 
-    def count_present(self, pipe: dlt.Pipeline, table: str, keys: Any) -> int | None:
-        """How many of these distinct primary keys (an Arrow table of the key columns) raw's `table` holds
-        already, through dlt's own connection; 0 when the table does not exist yet."""
+    def landed_identities(self, pipe: dlt.Pipeline, table: str, keys: Any) -> dict[tuple[Any, ...], Identity] | None:
+        """For these primary keys (an Arrow table of the key columns), what raw's `table` holds under each:
+        its record's digest and its cursor value (see `Identity`); through dlt's own connection. Empty when
+        the table does not exist yet; None where the warehouse cannot say (then every row is landed)."""
         names = list(keys.column_names)
-        found = 0
+        found: dict[tuple[Any, ...], Identity] = {}
         with pipe.sql_client() as client:
             qualified = client.make_qualified_table_name(table)
             listed = ", ".join(client.escape_column_name(name) for name in names)
+            cursor = "_cursor_at" if "_cursor_at" in pipe.default_schema.get_table_columns(table) else "null"
             for batch in keys.to_batches(max_chunksize=PRESENT_CHUNK):
                 rows = list(zip(*(batch.column(i).to_pylist() for i in range(len(names))), strict=True))
                 if not rows:
                     continue
                 tuples = ", ".join("(" + ", ".join(["%s"] * len(names)) + ")" for _ in rows)
                 try:
-                    ((count,),) = client.execute_sql(
-                        f"select count(*) from {qualified} where ({listed}) in (values {tuples})",
+                    landed = client.execute_sql(
+                        f"select {listed}, md5(_record), {cursor} from {qualified}"
+                        f" where ({listed}) in (values {tuples})",
                         *(value for row in rows for value in row),
                     )
                 except DatabaseUndefinedRelation:
-                    return 0
-                found += int(count)
+                    return {}
+                for *key, digest, cursor_at in landed:
+                    found[tuple(key)] = (str(digest), as_instant(cursor_at))
         return found
 
     # -- moving a deployment in ----------------------------------------------------------------------------

@@ -4,7 +4,8 @@
   itself, before dlt saw them (the load's `Tally`) — equal the rows the warehouse holds under the
   run's load ids in the raw tables (landed) and in `dead_letters` (dead-lettered), plus the rows dlt's
   merge collapsed because the same (key, version) came twice in one extraction (counted in the staging
-  dataset). A record dropped anywhere between the source and the raw table unbalances it.
+  dataset), plus the rows read again exactly as raw holds them and so left out of the load (unchanged).
+  A record dropped anywhere between the source and the raw table unbalances it.
 - **Per entity** (after a build in which no model failed): the distinct versions landed in raw (loads
   that completed) equal the rows of the canonical table, plus the open rows of its quarantine table, plus
   the versions superseded — neither the latest of their key nor its last good one (the versions model's
@@ -48,16 +49,15 @@ class Book:
 
 
 def source_books(outcomes: list[SourceOutcome]) -> list[Book]:
-    return [
-        Book(
-            f"{outcome.source} records",
-            "extracted",
-            outcome.extracted,
-            {"landed": outcome.landed, "dead_lettered": outcome.dead_lettered, "collapsed": outcome.collapsed},
-        )
-        for outcome in outcomes
-        if not outcome.error
-    ]
+    books = []
+    for outcome in outcomes:
+        if outcome.error:
+            continue
+        parts = {"landed": outcome.landed, "dead_lettered": outcome.dead_lettered, "collapsed": outcome.collapsed}
+        if outcome.unchanged is not None:  # read again exactly as raw holds it: left out of the load
+            parts["unchanged"] = outcome.unchanged
+        books.append(Book(f"{outcome.source} records", "extracted", outcome.extracted, parts))
+    return books
 
 
 def entity_books(settings: Settings) -> list[Book]:

@@ -12,7 +12,7 @@ import duckdb
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from loaders.core.outcomes import Check, RunLocked
-from loaders.warehouse.base import Dialect, HeldLock, lock_file
+from loaders.warehouse.base import Dialect, HeldLock, Identity, as_instant, lock_file
 
 
 class DuckDB(Dialect):
@@ -62,22 +62,26 @@ class DuckDB(Dialect):
         path = self.settings.duckdb_path
         return lock_file(path.with_name(path.name + ".lock"))
 
-    def count_present(self, pipe: dlt.Pipeline, table: str, keys: Any) -> int | None:
+    def landed_identities(self, pipe: dlt.Pipeline, table: str, keys: Any) -> dict[tuple[Any, ...], Identity] | None:
         """The keys joined where they are, as an Arrow table DuckDB reads in place."""
+        names = list(keys.column_names)
         with pipe.sql_client() as client:
             qualified = client.make_qualified_table_name(table)
-            conditions = " and ".join(f"raw.{client.escape_column_name(n)} = package.{n}" for n in keys.column_names)
+            escaped = [client.escape_column_name(name) for name in names]
+            conditions = " and ".join(f"raw.{column} = package.{column}" for column in escaped)
+            cursor = "raw._cursor_at" if "_cursor_at" in pipe.default_schema.get_table_columns(table) else "null"
             connection = client.native_connection
             connection.register("elt_package_keys", keys)
             try:
-                ((count,),) = connection.execute(
-                    f"select count(*) from {qualified} as raw join elt_package_keys as package on {conditions}"
+                landed = connection.execute(
+                    f"select {', '.join('raw.' + c for c in escaped)}, md5(raw._record), {cursor}"
+                    f" from {qualified} as raw join elt_package_keys as package on {conditions}"
                 ).fetchall()
             except duckdb.CatalogException:  # no such table yet
-                return 0
+                return {}
             finally:
                 connection.unregister("elt_package_keys")
-        return int(count)
+        return {tuple(key): (str(digest), as_instant(cursor_at)) for *key, digest, cursor_at in landed}
 
     def dlt_destination(self) -> Any:
         settings = self.settings

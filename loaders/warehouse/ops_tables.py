@@ -122,8 +122,20 @@ DEAD_LETTER_RESOLUTIONS = OpsTable(
     """,
     "select, insert",
 )
+# the full builds in which nothing failed, with the fingerprint of the project files they ran: what lets a
+# run with nothing new leave its build out (loaders/ops/build_state.py)
+BUILDS = OpsTable(
+    "elt_builds",
+    """
+        run_id varchar not null,
+        fingerprint varchar not null,
+        models_built integer not null,
+        finished_at timestamp with time zone not null
+    """,
+    "select, insert",
+)
 LEDGER = (RUNS, RUN_SOURCES, RUN_BOOKS)
-ALL = (*LEDGER, BACKFILL_CHUNKS, DEAD_LETTER_RESOLUTIONS)
+ALL = (*LEDGER, BACKFILL_CHUNKS, DEAD_LETTER_RESOLUTIONS, BUILDS)
 
 
 def ensure(settings: Settings, tables: tuple[OpsTable, ...]) -> None:

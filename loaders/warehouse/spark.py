@@ -19,7 +19,7 @@ from dlt.common.schema import Schema
 from loaders.core.outcomes import WarehouseUnreachable
 from loaders.core.registry import Entity
 from loaders.warehouse import lake
-from loaders.warehouse.base import Dialect, PackageCounts
+from loaders.warehouse.base import Dialect, Identity, PackageCounts
 from loaders.warehouse.spark_server import SESSION_CONF
 
 
@@ -123,8 +123,8 @@ class Spark(Dialect):
                 )
                 cursor.execute(f"refresh table {dataset}.{table.name}")
 
-    def count_present(self, pipe: dlt.Pipeline, table: str, keys: Any) -> int | None:
-        """Not counted in the lake: its files are appended to, a re-read version is a row of its own."""
+    def landed_identities(self, pipe: dlt.Pipeline, table: str, keys: Any) -> dict[tuple[Any, ...], Identity] | None:
+        """Not read in the lake: its files are appended to, a re-read version is landed as a row of its own."""
         return None
 
     def forget_uncommitted_state_rows(self, pipe: dlt.Pipeline) -> None:

@@ -97,7 +97,7 @@ def test_a_fourth_source_added_as_the_runbook_says_lands_builds_and_touches_noth
     assert " passed" in registry.stdout, registry.stdout
     assert "refunds_files: ok" in check.stdout, check.stdout
     assert run.stdout.startswith("elt run ok:"), run.stdout
-    assert "refunds_files extracted=4 landed=3 (new=3 reread=0) dead_lettered=1" in run.stdout, run.stdout
+    assert "refunds_files extracted=4 landed=3 unchanged=0 dead_lettered=1" in run.stdout, run.stdout
     books = [json.loads(line) for line in run.stderr.splitlines() if '"event": "book"' in line]
     assert {book["name"] for book in books} >= {"refunds_files records", "refunds versions"}
     assert all(book["balanced"] for book in books), books

@@ -30,7 +30,7 @@ def summary_counts(line: str) -> dict[str, tuple[int, int, int]]:
     return {
         source: (int(extracted), int(landed), int(dead))
         for source, extracted, landed, dead in re.findall(
-            r"(\w+) extracted=(\d+) landed=(\d+) \(new=\d+ reread=\d+\) dead_lettered=(\d+)", line
+            r"(\w+) extracted=(\d+) landed=(\d+) unchanged=\d+ dead_lettered=(\d+)", line
         )
     }
 

@@ -8,8 +8,8 @@ row alone is finished once the server answers again); and after the crashes a pl
 books balanced and gives the tables a warehouse that ran the same days uninterrupted has.
 
 PostgreSQL only: DuckDB runs inside the harness's process, there is no server to lose (the kill tests
-cover its crashes). `LOST_WAREHOUSE_CRASHES` sets how many crashes (default 2; `make soak` runs 8), `LOST_WAREHOUSE_SEED`
-their moments.
+cover its crashes). `LOST_WAREHOUSE_CRASHES` sets how many crashes (default 2; `make soak` runs 8),
+`LOST_WAREHOUSE_SEED` their moments.
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def test_dead_letter_threshold_exits_with_its_code_after_landing_and_building_ev
 
     assert code == ExitCode.DEAD_LETTER_THRESHOLD, line
     assert line.startswith(
-        "elt run FAILED(dead_letter_threshold): shop_api extracted=5 landed=4 (new=4 reread=0) dead_lettered=1;"
+        "elt run FAILED(dead_letter_threshold): shop_api extracted=5 landed=4 unchanged=0 dead_lettered=1;"
     )
     breaches = exceeded(line)
     assert "shop_api dead-letter rate 20.00% (1/5) > max 0.00% by 20.00 points" in breaches, line
@@ -133,12 +133,12 @@ def test_dead_letter_threshold_exits_with_its_code_after_landing_and_building_ev
     # a rate equal to the limit does not exceed it (the API re-reads its lookback: the same 1 in 5)
     code, line = run(project, max_dead_letter_rate=0.2)
     assert code == ExitCode.OK, line
-    assert "shop_api extracted=5 landed=4 (new=4 reread=0) dead_lettered=1;" in line and not exceeded(line)
+    assert "shop_api extracted=5 landed=4 unchanged=0 dead_lettered=1;" in line and not exceeded(line)
 
     # a source that extracted nothing never trips the rate, even at 0 (the settlement file is unchanged)
     code, line = run(project, sources=["payments_files"], max_dead_letter_rate=0)
     assert code == ExitCode.OK, line
-    assert "payments_files extracted=0 landed=0 (new=0 reread=0) dead_lettered=0;" in line
+    assert "payments_files extracted=0 landed=0 unchanged=0 dead_lettered=0;" in line
 
 
 def test_new_quarantine_threshold_counts_the_rows_this_run_opened(project) -> None:

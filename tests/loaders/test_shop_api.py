@@ -61,7 +61,7 @@ def test_token_is_absent_from_a_successful_run_output(project) -> None:
         [sys.executable, "-m", "loaders.cli", "run"], env=dict(os.environ), capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == ExitCode.OK, proc.stdout + proc.stderr[-2000:]
-    assert proc.stdout.startswith("elt run ok: shop_api extracted=2 landed=2 (new=2 reread=0) dead_lettered=0;")
+    assert proc.stdout.startswith("elt run ok: shop_api extracted=2 landed=2 unchanged=0 dead_lettered=0;")
     assert project.token not in proc.stdout + proc.stderr
 
 
