@@ -293,9 +293,7 @@ def test_a_warehouse_fault_fails_the_run_clearly_and_the_next_run_repairs_it(
 
         code, line = project.elt_run()  # the fault is gone
         assert code == ExitCode.OK, line
-        assert re.search(
-            r"shop_api extracted=\d+ landed=\d+ unchanged=\d+ dead_lettered=\d+ resumed=1;", line
-        ), line
+        assert re.search(r"shop_api extracted=\d+ landed=\d+ unchanged=\d+ dead_lettered=\d+ resumed=1;", line), line
     else:
         assert code == ExitCode.OK, line
 
