@@ -59,9 +59,11 @@ proof: install
 	PROOF_EXAMPLES=$(or $(EXAMPLES),50) PROOF_RANDOM=1 $(BIN)/pytest tests/contract/test_convergence_property.py
 
 ## make soak: hundreds of random SIGKILLs of elt run (SOAK_KILLS, default 300) on both warehouses; prints
-## kills tried by phase, API faults injected and rows lost (must be 0). Long: hours.
+## kills tried by phase, API faults injected and rows lost (must be 0); then PostgreSQL lost under runs
+## (CRASHES, default 8: backends terminated or the server crashed at random moments). Long: hours.
 soak: install
 	SOAK_KILLS=$(or $(KILLS),300) $(BIN)/pytest -s tests/contract/test_random_kills.py
+	LOST_WAREHOUSE_CRASHES=$(or $(CRASHES),8) $(BIN)/pytest -s tests/contract/test_losing_the_warehouse.py
 
 ## make bench-explain: the cost of an incremental run after a 1 % change vs a full refresh, at ORDERS orders
 ## (default 1000000) on TARGET (duckdb, postgres or both, the default), with EXPLAIN ANALYZE of the
