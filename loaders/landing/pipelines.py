@@ -140,7 +140,9 @@ def _run(settings: Settings, spec: SourceSpec, tally: Tally) -> LoadReport:
         new_ids = tuple(loaded.loads_ids) if loaded is not None else ()
         new_counts = warehouse.package_counts(pipe, new_ids)
         drop_loaded_packages(pipe)
-        warehouse.after_load(raw_dataset(spec.name), pipe.default_schema)
+        written = resumed_counts + new_counts
+        if written.landed or written.dead_lettered or not warehouse.raw_ready(raw_dataset(spec.name)):
+            warehouse.after_load(raw_dataset(spec.name), pipe.default_schema)
     except Exception as exc:
         cause = innermost_cause(exc)
         failed_step = getattr(exc, "step", step)

@@ -183,7 +183,12 @@ class Dialect:
         return None
 
     def after_load(self, dataset: str, schema: Schema) -> None:
-        """What the warehouse needs once a load into `dataset` committed (indexes, a catalog's refresh)."""
+        """What the warehouse needs once a load that wrote rows into `dataset` committed (indexes and fresh
+        statistics, a catalog's refresh)."""
+
+    def raw_ready(self, dataset: str) -> bool:
+        """Whether a load that wrote no row can leave `after_load` out: what it does is there already."""
+        return True
 
     def forget_uncommitted_state_rows(self, pipe: dlt.Pipeline) -> None:
         """Delete the state rows that pending packages already wrote, so their resume can write them again.

@@ -137,6 +137,13 @@ class Postgres(Dialect):
             for statement in statements:
                 cursor.execute(statement)
 
+    def raw_ready(self, dataset: str) -> bool:
+        """The indexes exist once a first load made them: a load that wrote no row changes no statistic."""
+        with self.connect() as conn:
+            cursor = conn.cursor()
+            cursor.execute("select count(*) from pg_indexes where schemaname = %s", (dataset,))
+            return int(cursor.fetchone()[0]) > 0
+
     def copy_rows(self, cursor: Any, relation: str, columns: list[str], batches: Iterator[Any]) -> None:
         """COPY, batch by batch (nulls unquoted, which COPY reads as NULL; strings quoted, so '' stays '')."""
         listed = ", ".join(f'"{name}"' for name in columns)

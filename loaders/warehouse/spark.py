@@ -127,6 +127,11 @@ class Spark(Dialect):
         """Not read in the lake: its files are appended to, a re-read version is landed as a row of its own."""
         return None
 
+    def raw_ready(self, dataset: str) -> bool:
+        """A load that wrote no row still registers the dataset's tables the first time (they must exist)."""
+        with self.connect() as conn:
+            return bool(self.table_names(conn.cursor(), dataset))
+
     def forget_uncommitted_state_rows(self, pipe: dlt.Pipeline) -> None:
         """Nothing to forget: in the lake a state file written again replaces itself."""
 
