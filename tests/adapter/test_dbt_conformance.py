@@ -84,7 +84,11 @@ class TestInvalidGrants(BaseInvalidGrants):
 
 
 class DataTypesOfTheWarehouse:
-    """dbt's defaults are PostgreSQL's spellings; DuckDB's are those of dbt-duckdb's own suite."""
+    """The data types the constraint classes loop over (a dbt run each): of dbt's list (PostgreSQL's
+    spellings; DuckDB's as dbt-duckdb's own suite gives them), those the project's model contracts declare
+    (docs/contract.md: text, integers, booleans, UTC instants, numerics). The timestamp without time zone,
+    the arrays and json, which no contract of the project has, are left out: they cost 8 of the 20 dbt
+    runs of each class."""
 
     @pytest.fixture
     def string_type(self, dbt_profile_target):
@@ -92,28 +96,17 @@ class DataTypesOfTheWarehouse:
 
     @pytest.fixture
     def data_types(self, dbt_profile_target, schema_int_type, int_type, string_type):
-        if dbt_profile_target["type"] != "duckdb":
-            return [
-                ["1", schema_int_type, int_type],
-                ["'1'", string_type, string_type],
-                ["true", "bool", "BOOL"],
-                ["'2013-11-03 00:00:00-07'::timestamptz", "timestamptz", "DATETIMETZ"],
-                ["'2013-11-03 00:00:00-07'::timestamp", "timestamp", "DATETIME"],
-                ["ARRAY['a','b','c']", "text[]", "STRINGARRAY"],
-                ["ARRAY[1,2,3]", "int[]", "INTEGERARRAY"],
-                ["'1'::numeric", "numeric", "DECIMAL"],
-                ["""'{"bar": "baz", "balance": 7.77, "active": false}'::json""", "json", "JSON"],
-            ]
+        # sql_column_value, schema_data_type, error_data_type
+        if dbt_profile_target["type"] == "duckdb":
+            instant = ["'2013-11-03 00:00:00-07'::timestamptz", "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE"]
+        else:
+            instant = ["'2013-11-03 00:00:00-07'::timestamptz", "timestamptz", "DATETIMETZ"]
         return [
             ["1", schema_int_type, int_type],
             ["'1'", string_type, string_type],
             ["true", "bool", "BOOL"],
-            ["'2013-11-03 00:00:00-07'::timestamp", "TIMESTAMP", "TIMESTAMP"],
-            ["'2013-11-03 00:00:00-07'::timestamptz", "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE"],
-            ["ARRAY['a','b','c']", "VARCHAR[]", "VARCHAR[]"],
-            ["ARRAY[1,2,3]", "INTEGER[]", "INTEGER[]"],
+            instant,
             ["'1'::numeric", "numeric", "DECIMAL"],
-            ["""'{"bar": "baz", "balance": 7.77, "active": false}'::json""", "json", "JSON"],
         ]
 
 

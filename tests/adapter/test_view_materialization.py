@@ -120,9 +120,9 @@ class TestViewSqlHeader:
 
     def test_the_header_runs_before_the_view_is_created_and_replaced(self, project):
         run_dbt(["run"])  # created: the function exists only if the header ran first
-        project.run_sql(f"drop function {project.test_schema}.header_probe() cascade")  # takes the view with it
-        run_dbt(["run"])
-        run_dbt(["run"])  # replaced in place: the header runs again before the probe and the replace
+        project.run_sql(f"drop function {project.test_schema}.header_probe() cascade")  # and the view with it
+        project.run_sql(f"create view {project.test_schema}.with_header as select 7 as probe")
+        run_dbt(["run"])  # replaced in place: the header runs before the columns are compared and the replace
         relation = relation_from_name(project.adapter, "with_header")
         assert project.run_sql(f"select probe from {relation}", fetch="one") == (7,)
 

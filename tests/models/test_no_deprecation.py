@@ -1,8 +1,8 @@
 """The project parses with no deprecation warning, with dbt's YAML schema checks on (dbt 1.11 makes them
 only for some adapters: tests/dbt_support/dbt_with_schema_checks.py turns them on here), so a property
 dbt has moved (a source's `freshness` or `loaded_at_field` outside `config:`, say) fails the suite now
-rather than a later dbt. The checks are shown to run: the same parse of a copy with one source's
-freshness moved back to the top level warns."""
+rather than a later dbt. The checks are shown to run: the same parse of a project of one source whose
+freshness is where the project's were warns."""
 
 from __future__ import annotations
 
@@ -11,7 +11,18 @@ import sys
 from pathlib import Path
 
 from tests.dbt_support.demo import PROJECT_DIR, dbt_environment
-from tests.support.dbt_project import copy_of_the_dbt_project, edit
+
+FRESHNESS_AT_THE_TOP = """
+version: 2
+sources:
+  - name: app_db
+    schema: raw_app_db
+    loaded_at_field: "to_timestamp(cast(_dlt_load_id as double precision))"
+    freshness:
+      warn_after: {count: 24, period: hour}
+    tables:
+      - name: customers
+"""
 
 
 def parse(project_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -39,12 +50,13 @@ def test_dbt_parse_with_its_schema_checks_warns_of_nothing(tmp_path: Path) -> No
 
 
 def test_the_schema_checks_run(tmp_path: Path) -> None:
-    copy = copy_of_the_dbt_project(tmp_path / "project")
-    sources = copy / "models" / "staging" / "app_db" / "_app_db__sources.yml"
-    moved_back = "    freshness: {warn_after: {count: 24, period: hour}}\n"
-    edit(sources, "    config:\n      # read by", moved_back + "    config:\n      # read by")
+    probe = tmp_path / "probe"
+    (probe / "models").mkdir(parents=True)
+    (probe / "dbt_project.yml").write_text("name: probe\nversion: '1.0'\nconfig-version: 2\nprofile: elt\n")
+    (probe / "profiles.yml").write_text((PROJECT_DIR / "profiles.yml").read_text())
+    (probe / "models" / "_sources.yml").write_text(FRESHNESS_AT_THE_TOP)
 
-    proc = parse(copy, tmp_path)
+    proc = parse(probe, tmp_path)
 
     assert proc.returncode != 0
     assert "PropertyMovedToConfigDeprecation" in proc.stdout, proc.stdout[-3000:]

@@ -4,7 +4,7 @@ every source: `dbt source freshness` checks each one that has a freshness config
 manifest and catalog: every model has a data test; the columns of the canonical and quarantine tables
 and of the source tables — as the warehouse has them, not only as declared — are described.
 
-One warehouse for the module: DuckDB after `elt demo` (a day of sample sources)."""
+On DuckDB after `elt demo` (a day of sample sources)."""
 
 from __future__ import annotations
 
@@ -32,46 +32,35 @@ SOURCE_TABLES = {
 FRESHNESS_CHECKED = {s for s in SOURCE_TABLES if not s.endswith((".dead_letters", "._dlt_loads"))}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    folder = tmp_path_factory.mktemp("demo")
-    warehouse = {"ELT_TARGET": "duckdb", "ELT_DUCKDB_PATH": str(folder / "warehouse.duckdb")}
-    return run_demo(folder, warehouse)
-
-
-@pytest.fixture(scope="module")
-def documented(built: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The manifest and the catalog of a plain `dbt docs generate`."""
-    proc = dbt(["docs", "generate"], built)
-    assert proc.returncode == 0, proc.stdout[-3000:]
+def test_after_a_run_plain_dbt_sees_every_source_and_finds_every_model_tested_and_documented(tmp_path: Path) -> None:
+    """One build for all the checks (a module fixture would be built again by each pytest worker)."""
+    built = run_demo(tmp_path, {"ELT_TARGET": "duckdb", "ELT_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb")})
     target = Path(built["DBT_TARGET_PATH"])
-    return json.loads((target / "manifest.json").read_text()), json.loads((target / "catalog.json").read_text())
 
-
-def test_source_freshness_checks_every_source_with_a_freshness_config(built: dict[str, str]) -> None:
+    # `dbt source freshness` checks every source that has a freshness config
     proc = dbt(["source", "freshness"], built)
-
     assert proc.returncode == 0, proc.stdout[-3000:]
-    results = json.loads((Path(built["DBT_TARGET_PATH"]) / "sources.json").read_text())["results"]
+    results = json.loads((target / "sources.json").read_text())["results"]
     assert {r["unique_id"]: r["status"] for r in results} == dict.fromkeys(FRESHNESS_CHECKED, "pass")
 
-
-def test_ls_lists_every_source(built: dict[str, str]) -> None:
-    proc = dbt(["ls", "--resource-type", "source", "--output", "json", "--output-keys", "unique_id"], built)
-
+    # `dbt ls` lists every source
+    proc = dbt(["--quiet", "ls", "--resource-type", "source", "--output", "json", "--output-keys", "unique_id"], built)
     assert proc.returncode == 0, proc.stdout[-3000:]
-    listed = {json.loads(line)["unique_id"] for line in proc.stdout.splitlines() if line.startswith("{")}
-    assert listed == SOURCE_TABLES
+    assert {json.loads(line)["unique_id"] for line in proc.stdout.splitlines() if line.startswith("{")} == SOURCE_TABLES
 
-
-def test_docs_generate_catalogs_every_source(documented: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    manifest, catalog = documented
+    # `dbt docs generate` catalogs every source
+    proc = dbt(["docs", "generate"], built)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    manifest = json.loads((target / "manifest.json").read_text())
+    catalog = json.loads((target / "catalog.json").read_text())
     assert set(manifest["sources"]) == SOURCE_TABLES
     assert set(catalog["sources"]) == SOURCE_TABLES
 
+    assert_every_model_has_a_data_test(manifest)
+    assert_contract_and_source_columns_described(manifest, catalog)
 
-def test_every_model_has_a_data_test(documented: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    manifest, _ = documented
+
+def assert_every_model_has_a_data_test(manifest: dict[str, Any]) -> None:
     models = {uid for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
     tested = {
         parent
@@ -92,10 +81,7 @@ def described_share(node: dict[str, Any], catalogued: dict[str, Any]) -> tuple[f
     return 1 - len(missing) / len(actual), missing
 
 
-def test_canonical_quarantine_and_source_columns_are_described(
-    documented: tuple[dict[str, Any], dict[str, Any]],
-) -> None:
-    manifest, catalog = documented
+def assert_contract_and_source_columns_described(manifest: dict[str, Any], catalog: dict[str, Any]) -> None:
     relations: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for uid, node in manifest["nodes"].items():
         if node["resource_type"] == "model" and node["schema"] in ("analytics", "quarantine"):
