@@ -51,3 +51,23 @@
     {%- set window = backfill_window() -%}
     {{ date_expression }} between cast('{{ window[0] }}' as date) and cast('{{ window[1] }}' as date)
 {%- endmacro %}
+
+
+{#- The dates daily_revenue rebuilt in this invocation, as a condition on `column`: every date of a version
+    of the payments in `batches` (the int_payments__versions batches it consumed in it, as
+    touched_dates), and the backfill window when one was asked for; `1 = 0` when neither. Its data tests
+    read these (macros/test_scope.sql). -#}
+{% macro daily_revenue_written_dates(column, payments, batches) -%}
+    {%- set parts = [] -%}
+    {%- if batches | length > 0 -%}
+        {%- do parts.append(
+            column ~ ' in (select ' ~ utc_date('written_batch.paid_at') ~ ' from ' ~ payments
+            ~ ' as written_batch where written_batch.batch_id in (' ~ id_literals(batches) ~ ')'
+            ~ ' and written_batch.paid_at is not null)'
+        ) -%}
+    {%- endif -%}
+    {%- if backfill_window() -%}
+        {%- do parts.append(in_backfill_window(column)) -%}
+    {%- endif -%}
+    {{ return('(' ~ (parts | join(' or ')) ~ ')' if parts else '1 = 0') }}
+{%- endmacro %}

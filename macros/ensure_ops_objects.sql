@@ -32,8 +32,12 @@
     ) -%}
     {%- do run_query(
         "create table if not exists ops.dbt_consumed (consumer string, producer string, batch_id string,"
-        " consumed_at timestamp) using parquet"
+        " consumed_at timestamp, invocation_id string) using parquet"
     ) -%}
+    {%- set columns = run_query("describe ops.dbt_consumed").columns[0].values() -%}
+    {%- if 'invocation_id' not in columns -%}
+        {%- do run_query("alter table ops.dbt_consumed add columns (invocation_id string)") -%}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Which batches each producer published (loads publish through dlt's own `_dlt_loads`) and which each
@@ -53,8 +57,27 @@
         producer varchar(256) not null,
         batch_id varchar(64) not null,
         consumed_at timestamp with time zone not null,
+        invocation_id varchar(64),
         primary key (consumer, producer, batch_id)
     );
+    {%- if not consumed_by_invocation() %}
+    alter table ops.dbt_consumed add column if not exists invocation_id varchar(64);
+    {%- endif %}
+{%- endmacro %}
+
+{#- Whether ops.dbt_consumed records the invocation that consumed each batch (`invocation_id`, read by the
+    data tests: macros/test_scope.sql). A table made before it lacks the column: added once, when missing
+    (on PostgreSQL an `alter table` locks the table whole, even when it changes nothing). Its rows from
+    before have none: those batches were consumed by no invocation that tests them now. -#}
+{% macro consumed_by_invocation() -%}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select count(*) from information_schema.columns"
+        " where table_schema = 'ops' and table_name = 'dbt_consumed' and column_name = 'invocation_id'"
+    ).columns[0].values()[0] -%}
+    {{ return(found | int > 0) }}
 {%- endmacro %}
 
 

@@ -93,11 +93,12 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Post-hook: every batch of `producer` that exists now has been consumed by this model. Runs in the
-    model's transaction, after its rows are written; the writer lock keeps new batches out meanwhile. -#}
+{#- Post-hook: every batch of `producer` that exists now has been consumed by this model, in this invocation
+    (its data tests read the rows of what it consumed in it: macros/test_scope.sql). Runs in the model's
+    transaction, after its rows are written; the writer lock keeps new batches out meanwhile. -#}
 {% macro record_consumed(producer) -%}
-    insert into ops.dbt_consumed (consumer, producer, batch_id, consumed_at)
-    select '{{ model.name }}', '{{ producer }}', pending.batch_id, current_timestamp
+    insert into ops.dbt_consumed (consumer, producer, batch_id, consumed_at, invocation_id)
+    select '{{ model.name }}', '{{ producer }}', pending.batch_id, current_timestamp, '{{ invocation_id }}'
     from ({{ unconsumed_batches_query(producer) }}) as pending
 {%- endmacro %}
 
