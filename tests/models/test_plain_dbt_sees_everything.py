@@ -12,8 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from loaders.core.registry import ENTITIES, SOURCE_NAMES
 from tests.dbt_support.demo import dbt, run_demo
 
