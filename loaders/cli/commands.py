@@ -91,6 +91,7 @@ def build(ctx: typer.Context) -> int:
     return emit(dbt_build(settings(), list(ctx.args)))
 
 
+@app.command(epilog=EPILOG)
 def rejudge(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print per table how many versions would be released or quarantined")
@@ -98,20 +99,22 @@ def rejudge(
     verbose: Annotated[bool, typer.Option("--verbose", help="with --dry-run: list their keys")] = False,
 ) -> int:
     """Judge already-landed versions again after a change of the rules or seeds (dbt build)."""
-    from loaders.ops.rejudge import rejudge as judge_again
-
-    return emit(judge_again(settings(), dry_run, verbose, command=click_name()))
+    return judge_again(dry_run, verbose, command="rejudge")
 
 
-app.command(epilog=EPILOG)(rejudge)
-# the old name, kept for one release (docs/commands.md)
-app.command("replay", epilog=EPILOG, help="Alias of `elt rejudge` (its old name, kept for one release).")(rejudge)
+@app.command("replay", epilog=EPILOG)
+def replay(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="as `elt rejudge --dry-run`")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="as `elt rejudge --verbose`")] = False,
+) -> int:
+    """Alias of `elt rejudge` (its old name, kept for one release)."""
+    return judge_again(dry_run, verbose, command="replay")
 
 
-def click_name() -> str:
-    """The name the running command was called by (`rejudge`, or its alias `replay`)."""
-    context = typer.get_current_context(silent=True)
-    return context.info_name if context is not None and context.info_name else "rejudge"
+def judge_again(dry_run: bool, verbose: bool, command: str) -> int:
+    from loaders.ops.rejudge import rejudge
+
+    return emit(rejudge(settings(), dry_run, verbose, command=command))
 
 
 @app.command()
