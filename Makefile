@@ -35,8 +35,9 @@ run: install
 
 ## make test: lint (ruff; sqlfluff on DuckDB and PostgreSQL inside pytest) and every test on both warehouses,
 ## spread over WORKERS pytest processes (default: one per CPU); each has its own PostgreSQL server and folders.
+## The long proofs (`on_demand`: the convergence property, the random kills) are `make proof` and `make soak`.
 test: install browser lint
-	$(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal
+	$(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal -m "not on_demand"
 
 ## make test-spark: the contract tests on Apache Spark (local mode: each pytest worker starts a Thrift
 ## server from pyspark's jars, Java 17 on the PATH): every rule, last good, late versions and files, late

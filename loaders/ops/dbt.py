@@ -6,11 +6,15 @@ the harness's own (`<target>/elt`), so a plain `dbt build` beside it writes else
 partial-parsing state: switching between `elt` and plain `dbt` costs no re-parse.
 
 Interrupted (SIGINT, SIGTERM), the harness asks dbt to stop as dbt stops on Ctrl-C (one SIGINT), waits for
-it, then lets the interruption go on.
+it, then lets the interruption go on. Killed (SIGKILL, the OOM killer), the harness cannot ask: dbt, in a
+session of its own, is killed with it by the kernel (Linux's parent-death signal), so no orphaned build
+goes on writing, or holds the DuckDB file, after the run that started it is gone.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import os
 import signal
@@ -56,22 +60,24 @@ def run_dbt(settings: Settings, args: list[str], run_lock_session: str = "") -> 
         "DBT_USE_COLORS": "false",
         RUN_LOCK_SESSION: run_lock_session,
     }
-    log_event("dbt_started", args=args)
     outcome = DbtOutcome(returncode=-1)
     progress = DbtProgress() if interactive() else None
-    proc = subprocess.Popen(
-        [dbt_executable(), *args],
-        cwd=settings.project_dir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # a terminal's Ctrl-C reaches dbt through the harness, once
-    )
+    if progress is not None:
+        progress.__enter__()
     try:
-        if progress is not None:
-            progress.__enter__()
+        proc = subprocess.Popen(
+            [dbt_executable(), *args],
+            cwd=settings.project_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # a terminal's Ctrl-C reaches dbt through the harness, once
+            preexec_fn=functools.partial(die_with_parent, os.getpid()),
+        )
+        # announced once dbt runs: a stop from here on is dbt's to finish (stop())
         try:
+            log_event("dbt_started", args=args)
             for line in proc.stdout or ():
                 read_line(line, outcome, progress)
             outcome.returncode = proc.wait()
@@ -91,6 +97,18 @@ def run_dbt(settings: Settings, args: list[str], run_lock_session: str = "") -> 
         tests_failed=outcome.tests_failed,
     )
     return outcome
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def die_with_parent(parent: int) -> None:
+    """In the forked child, before dbt starts: SIGKILL it when the harness dies (Linux; elsewhere nothing),
+    including when the harness died before this line ran."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
 
 
 def stop(proc: subprocess.Popen[str], outcome: DbtOutcome, progress: DbtProgress | None) -> int:
@@ -123,6 +141,9 @@ def read_line(line: str, outcome: DbtOutcome, progress: DbtProgress | None) -> N
         return
     outcome.invocation_id = outcome.invocation_id or info.get("invocation_id")
     node = data.get("node_info") or {}
+    if info.get("name") == "LogTestResult" and node.get("node_status") in (None, "None"):
+        # a unit test's node_info carries no status (dbt 1.11): its result line does
+        node = {**node, "node_status": data.get("status")}
     finished = count_result(outcome, node)
     if progress is None:
         log_event("dbt_log", **dbt_fields(info, node))

@@ -73,10 +73,12 @@ def nothing_configured(outcomes: list[SourceOutcome], seconds: float) -> str:
 
 def balance_books(settings: Settings, outcomes: list[SourceOutcome], dbt: DbtOutcome) -> list[Book]:
     """The run's books (loaders/warehouse/books.py): each loaded source's, and each entity's when no model
-    failed (a failed model leaves its tables behind the raw data until the next build)."""
+    failed (a failed model leaves its tables behind the raw data until the next build). A skipped build
+    (nothing new) has its entity books too: they are what sees a row changed behind dbt's back, which the
+    data tests, reading only what a build writes, do not."""
     books = source_books(outcomes)
-    if not dbt.models_skipped and outcome_code([], dbt, []) in (ExitCode.OK, ExitCode.TESTS_FAILED):
-        books += entity_books(settings)  # a skipped build changed no version: the last books stand
+    if outcome_code([], dbt, []) in (ExitCode.OK, ExitCode.TESTS_FAILED):
+        books += entity_books(settings)
     for book in books:
         log_event("book", name=book.name, balanced=book.balanced, difference=book.difference, text=book.describe())
     return books

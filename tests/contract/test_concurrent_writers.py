@@ -168,7 +168,8 @@ def test_elt_reads_its_own_build_whatever_a_plain_dbt_beside_it_does(project: Pr
         )
         out, err = again.stdout, again.stderr
     assert out == solo.stdout, (out, solo.stdout)  # its own build, counted alike
-    assert out.startswith("elt build: models built=20 failed=0;"), out
+    models = len(list((PROJECT_DIR / "models").rglob("*.sql")))  # every model of the project, built
+    assert out.startswith(f"elt build: models built={models} failed=0;"), out
     assert "UnableToPartialParse" not in dbt_events(err), "elt re-parsed the project after a plain dbt"
     replain = subprocess.run([*plain, "--log-format", "json"], cwd=PROJECT_DIR, capture_output=True, text=True)
     assert '"UnableToPartialParse"' not in replain.stdout, "a plain dbt re-parsed the project after elt"

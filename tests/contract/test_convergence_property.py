@@ -73,6 +73,7 @@ SEED_ROW = "CHF,Swiss Franc,2\n"
 
 
 @pytest.mark.slow
+@pytest.mark.on_demand  # make proof
 @settings(
     max_examples=int(os.environ.get("PROOF_EXAMPLES", "2")),
     deadline=None,

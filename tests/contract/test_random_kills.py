@@ -23,6 +23,8 @@ from collections import Counter
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from loaders.simulate import FaultPlan, SimulationConfig, generate
 from tests.contract.records import assert_full_refresh_reproduces
 from tests.support.project import Project
@@ -85,6 +87,7 @@ def killed_run(project: Project, rng: random.Random, longest: float) -> str:
     return last[1] if last[0] >= 0 else "start"
 
 
+@pytest.mark.on_demand  # make soak
 def test_random_kills_lose_nothing_and_converge(warehouse, tmp_path, monkeypatch) -> None:
     kills = int(os.environ.get("SOAK_KILLS", "4"))
     rng = random.Random(int(os.environ.get("SOAK_SEED", "5")))
