@@ -27,9 +27,14 @@
 {%- endmacro %}
 
 {#- Replace every row of `target` whose unique key is among `source`'s rows by `source`'s rows. Runs its
-    statements at once and returns the last one (dropping the side table) for the materialization. -#}
+    statements at once and returns the last one (dropping the side table) for the materialization. With
+    no key (none, '' or []) there is nothing to replace: `source`'s rows are appended, as `delete+insert`
+    does on the other warehouses. -#}
 {% macro spark_replace_keys(source, target, unique_key) -%}
-    {%- set keys = [unique_key] if unique_key is string else unique_key -%}
+    {%- set keys = ([unique_key] if unique_key is string else (unique_key or [])) | reject('equalto', '') | list -%}
+    {%- if keys | length == 0 -%}
+        {{ return(dbt_spark.get_insert_into_sql(source, target)) }}
+    {%- endif -%}
     {%- set columns = adapter.get_columns_in_relation(target) | map(attribute='quoted') | list -%}
     {%- set side = spark_side_table(target) -%}
     {%- do run_query('drop table if exists ' ~ side) -%}
