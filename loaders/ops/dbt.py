@@ -100,13 +100,15 @@ def run_dbt(settings: Settings, args: list[str], run_lock_session: str = "") -> 
 
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
+# looked up once, in the harness: the forked child only calls it (no dynamic loading after a fork)
+PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
 def die_with_parent(parent: int) -> None:
     """In the forked child, before dbt starts: SIGKILL it when the harness dies (Linux; elsewhere nothing),
     including when the harness died before this line ran."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if PRCTL is not None:
+        PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(1)
 
