@@ -143,7 +143,8 @@ MEMORY_SIZE = r"\d+(\.\d+)?\s*([KMGT]i?B|B|%)"
 
 class Settings(EnvironmentSettings):
     """The harness's settings, from `ELT_*` variables (ELT_TARGET, ELT_DUCKDB_PATH, ELT_DUCKDB_MEMORY_LIMIT,
-    ELT_LAKE_PATH, ELT_PROJECT_DIR, ELT_STATE_DIR, ELT_MAX_DEAD_LETTER_RATE, ELT_MAX_NEW_QUARANTINE), libpq's
+    ELT_LAKE_PATH, ELT_PROJECT_DIR, ELT_STATE_DIR, ELT_MAX_DEAD_LETTER_RATE, ELT_MAX_NEW_QUARANTINE,
+    ELT_LOOKBACK_VERSIONS), libpq's
     `PG*` and `ELT_SPARK_*`."""
 
     model_config = SettingsConfigDict(env_prefix="ELT_")
@@ -166,6 +167,9 @@ class Settings(EnvironmentSettings):
     max_dead_letter_rate: float = Field(default=DEFAULT_MAX_DEAD_LETTER_RATE, ge=0, le=1)
     # ... and QUARANTINE_THRESHOLD when the run opens more quarantine rows than this (None: no limit).
     max_new_quarantine: int | None = Field(default=None, ge=0)
+    # The intermediate models' safety margin in the harness's builds (dbt var `lookback_versions`); None:
+    # dbt_project.yml's. Passed on every dbt command the harness runs, so all of them share one parse.
+    lookback_versions: int | None = Field(default=None, ge=0)
 
     @field_validator("duckdb_path", "project_dir", "state_dir", mode="after")
     @classmethod
@@ -202,6 +206,10 @@ class Settings(EnvironmentSettings):
             raise InvalidSetting(f"{variable}: {error['msg'].removeprefix('Value error, ')}") from None
         finally:
             ENVIRON.reset(token)
+
+    def dbt_vars(self) -> dict[str, Any]:
+        """The dbt vars these settings set (none unless ELT_LOOKBACK_VERSIONS is set)."""
+        return {} if self.lookback_versions is None else {"lookback_versions": self.lookback_versions}
 
     def with_thresholds(self, **thresholds: float | int | None) -> Settings:
         """These settings with `max_dead_letter_rate` / `max_new_quarantine` replaced (the command line's,

@@ -50,9 +50,14 @@ def harness_target_path(settings: Settings) -> Path:
     return settings.project_dir / os.environ.get("DBT_TARGET_PATH", "target") / "elt"
 
 
-def run_dbt(settings: Settings, args: list[str], run_lock_session: str = "") -> DbtOutcome:
+def run_dbt(
+    settings: Settings, args: list[str], run_lock_session: str = "", dbt_vars: dict[str, Any] | None = None
+) -> DbtOutcome:
     """dbt with these arguments. `run_lock_session`: the warehouse session holding the run's lock, which
-    every model then checks is still there before it writes (macros: `serialize_writers()`)."""
+    every model then checks is still there before it writes (macros: `serialize_writers()`). `dbt_vars`:
+    vars besides the settings' (ELT_LOOKBACK_VERSIONS); arguments with a `--vars` of their own (a user's,
+    through `elt build`) are dbt's as given."""
+    args = with_vars(args, {**settings.dbt_vars(), **(dbt_vars or {})})
     env = {
         **dbt_environment(settings),
         "DBT_TARGET_PATH": str(harness_target_path(settings)),
@@ -97,6 +102,14 @@ def run_dbt(settings: Settings, args: list[str], run_lock_session: str = "") -> 
         tests_failed=outcome.tests_failed,
     )
     return outcome
+
+
+def with_vars(args: list[str], dbt_vars: dict[str, Any]) -> list[str]:
+    """The arguments with `--vars` (sorted JSON: the same vars, the same text, so dbt's partial parsing,
+    which re-parses everything when the vars change, keeps its state between the harness's commands)."""
+    if not dbt_vars or "--vars" in args:
+        return args
+    return [*args, "--vars", json.dumps(dbt_vars, sort_keys=True)]
 
 
 PR_SET_PDEATHSIG = 1  # prctl(2)

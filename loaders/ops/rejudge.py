@@ -57,11 +57,11 @@ def rejudge(settings: Settings, dry_run: bool, verbose: bool, command: str = "re
 
 
 def preview(settings: Settings) -> list[VerdictChanges]:
-    vars_ = f"{{replay_preview_schema: {PREVIEW_SCHEMA}}}"
     selection = ["--select", "resource_type:seed", "path:models/intermediate"]
     outcome = run_dbt(
         settings,
-        ["build", *selection, "--full-refresh", "--exclude-resource-type", "test", "unit_test", "--vars", vars_],
+        ["build", *selection, "--full-refresh", "--exclude-resource-type", "test", "unit_test"],
+        dbt_vars={"replay_preview_schema": PREVIEW_SCHEMA},
     )
     try:
         if outcome.returncode != 0:
