@@ -33,11 +33,21 @@ browser:
 run: install
 	$(BIN)/elt demo
 
-## make test: lint (ruff; sqlfluff on DuckDB and PostgreSQL inside pytest) and every test on both warehouses,
-## spread over WORKERS pytest processes (default: one per CPU); each has its own PostgreSQL server and folders.
-## The long proofs (`on_demand`: the convergence property, the random kills) are `make proof` and `make soak`.
+## make test: lint (ruff; sqlfluff on DuckDB and PostgreSQL inside pytest) and every test, each warehouse test on
+## the warehouses its marker names (tests/conftest.py: the dialect-sensitive stories on both, the rest shared
+## between DuckDB and PostgreSQL), spread over WORKERS pytest processes (default: one per CPU); each has its own
+## PostgreSQL server and folders. The long proofs (`on_demand`: the convergence property, the random kills) are
+## `make proof` and `make soak`; every warehouse test on every warehouse is `make test-matrix`.
 test: install browser lint
 	$(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal -m "not on_demand"
+
+## make test-matrix: every warehouse test on DuckDB and on PostgreSQL (ELT_TEST_MATRIX=full). Long: about 100 min
+## here; its last result is tests/results/matrix.txt.
+.PHONY: test-matrix
+test-matrix: install browser lint
+	mkdir -p tests/results
+	ELT_TEST_MATRIX=full $(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal -m "not on_demand" --durations=40 \
+		> tests/results/matrix.txt 2>&1; status=$$?; tail -n 3 tests/results/matrix.txt; exit $$status
 
 ## make test-spark: the contract tests on Apache Spark (local mode: each pytest worker starts a Thrift
 ## server from pyspark's jars, Java 17 on the PATH): every rule, last good, late versions and files, late

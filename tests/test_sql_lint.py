@@ -16,6 +16,8 @@ import pytest
 
 from tests.dbt_support.demo import dbt, run_demo
 
+pytestmark = pytest.mark.warehouses("duckdb", "postgres")
+
 PROJECT = Path(__file__).resolve().parent.parent
 # a CTE that int_orders__versions renders only when it runs incrementally
 INCREMENTAL_ONLY = "released_or_demoted as ("

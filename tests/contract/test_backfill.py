@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+
 from loaders.core.outcomes import ExitCode
 from loaders.simulate import SimulationConfig, generate
 from loaders.warehouse import connect
@@ -14,6 +16,8 @@ from tests.contract.records import assert_full_refresh_reproduces
 from tests.support.cli import elt
 from tests.support.project import Project
 from tests.support.runbook import Runbook
+
+pytestmark = pytest.mark.warehouses("postgres")
 
 REBUILD = "Rebuild a model and its children"
 

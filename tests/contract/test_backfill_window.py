@@ -27,6 +27,8 @@ from tests.support.cli import elt
 from tests.support.project import Project
 from tests.support.runbook import Runbook
 
+pytestmark = pytest.mark.warehouses("postgres")
+
 WINDOW = ("--start", "2024-03-01", "--end", "2024-03-04")  # three whole UTC days; --end excluded
 BACKFILL = "Backfill a window a source re-sent"  # docs/runbook.md: the same window, by days
 

@@ -4,7 +4,11 @@ instant, its timestamptz; its `timestamp_ntz` would not be)."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.contract.records import customer, order
+
+pytestmark = pytest.mark.warehouses("duckdb", "postgres")
 
 MONEY = "numeric(18,2)"
 TIMESTAMP = "timestamptz"

@@ -23,6 +23,8 @@ from loaders.sources import spec
 from tests.contract.records import customer, delivered, order, payment
 from tests.support.project import SOURCES, Project, land
 
+pytestmark = pytest.mark.warehouses("postgres")
+
 RAW_TABLES = {
     "shop_api": {"raw_shop_api.orders": "id"},
     "app_db": {"raw_app_db.customers": "id", "raw_app_db.products": "sku"},

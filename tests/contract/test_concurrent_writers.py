@@ -36,6 +36,7 @@ def start(args: list[str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=PROJECT_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
+@pytest.mark.warehouses("postgres")
 def test_plain_dbt_build_beside_elt_run_converges(project: Project, tmp_path: Path) -> None:
     generate(project.root, WORLD, through_day=1)
     project.run()
@@ -61,6 +62,7 @@ def test_plain_dbt_build_beside_elt_run_converges(project: Project, tmp_path: Pa
     assert_full_refresh_reproduces(project)
 
 
+@pytest.mark.warehouses("duckdb", "postgres")
 def test_plain_dbt_build_waits_while_a_loader_holds_the_warehouse(project: Project, tmp_path: Path) -> None:
     """The mechanism itself: while a load is in progress (the writer lock held, or DuckDB's file open for
     writing), a plain `dbt build` changes nothing — it waits on PostgreSQL, it fails on DuckDB."""
@@ -138,6 +140,7 @@ def dbt_events(stderr: str) -> list[str]:
     return [event.get("dbt_event", "") for event in map(json.loads, stderr.splitlines()) if event["event"] == "dbt_log"]
 
 
+@pytest.mark.warehouses("postgres")
 def test_elt_reads_its_own_build_whatever_a_plain_dbt_beside_it_does(project: Project, tmp_path: Path) -> None:
     """elt judges its build by dbt's structured output of its own invocation, and keeps its dbt artifacts in a
     target folder of its own: a plain `dbt build --select customers` from the same folder, at the same time

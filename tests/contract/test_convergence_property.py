@@ -115,8 +115,6 @@ def test_any_sequence_of_invocations_converges(fresh_warehouses, tmp_path_factor
                         "--exclude-resource-type",
                         "test",
                         "unit_test",
-                        "--vars",
-                        "{lookback_versions: 0}",
                     ],
                 )
                 assert outcome.returncode == 0, outcome.statuses

@@ -9,8 +9,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from loaders.simulate import FaultPlan, SimulationConfig, generate
 from tests.support.project import Project
+
+pytestmark = pytest.mark.warehouses("duckdb", "postgres")
 
 WORLD = SimulationConfig(seed=5, customers=60, orders_per_day=150, invalid_rate=0.05, damaged_rate=0.02)
 DAYS = 2

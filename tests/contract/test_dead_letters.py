@@ -33,6 +33,8 @@ from tests.support.cli import elt
 from tests.support.project import Project
 from tests.support.runbook import Runbook
 
+pytestmark = pytest.mark.warehouses("postgres")
+
 DEAD_LETTERS = "Work the dead letters"
 
 # damaged API versions and settlement rows on day one; no invalid records, so every canonical row is clean

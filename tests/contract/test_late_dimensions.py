@@ -3,7 +3,11 @@ table changes, although the waiting record itself did not."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.contract.records import assert_full_refresh_reproduces, customer, delivered, order, payment
+
+pytestmark = pytest.mark.warehouses("postgres")
 
 
 def test_order_and_payment_waiting_for_a_late_customer_are_released(project) -> None:

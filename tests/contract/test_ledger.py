@@ -23,6 +23,8 @@ from loaders.warehouse.locks import run_lock
 from tests.support.cli import duckdb_file_held, elt
 from tests.support.project import Project
 
+pytestmark = pytest.mark.warehouses("postgres")
+
 WORLD = SimulationConfig(seed=31, customers=25, orders_per_day=40, invalid_rate=0.15, late_dimension_rate=0.2)
 
 

@@ -23,6 +23,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from loaders.core.outcomes import ExitCode
 from loaders.core.registry import ENTITIES, SOURCE_NAMES
 from loaders.ops.report import gather, render
@@ -30,6 +32,8 @@ from loaders.simulate import SimulationConfig, generate
 from loaders.warehouse.locks import run_lock
 from tests.support.cli import duckdb_file_held, elt
 from tests.support.project import Project
+
+pytestmark = pytest.mark.warehouses("postgres")
 
 WORLD = SimulationConfig(
     seed=31, customers=25, orders_per_day=40, invalid_rate=0.15, damaged_rate=0.05, late_dimension_rate=0.2

@@ -6,12 +6,16 @@ result equals a full refresh. Twice in a row gives the same tables; the ledger k
 
 from __future__ import annotations
 
+import pytest
+
 from loaders.core.outcomes import ExitCode
 from loaders.simulate import SimulationConfig, generate
 from tests.contract.records import assert_full_refresh_reproduces
 from tests.support.cli import elt
 from tests.support.project import Project
 from tests.support.runbook import Runbook
+
+pytestmark = pytest.mark.warehouses("postgres")
 
 WORLD = SimulationConfig(seed=41, customers=30, orders_per_day=40, invalid_rate=0.1)
 

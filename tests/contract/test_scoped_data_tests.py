@@ -45,9 +45,7 @@ class DataTest:
 def dbt(project: Any, command: str, *args: str, tests: str = "auto") -> tuple[str, dict[str, DataTest]]:
     """`dbt build` or `dbt test` without the safety margin: the invocation id and each data test's result."""
     extra = ["--exclude-resource-type", "unit_test"] if command == "build" else []
-    outcome = run_dbt(
-        project.settings, [command, *extra, *args, "--vars", f"{{lookback_versions: 0, elt_tests: {tests}}}"]
-    )
+    outcome = run_dbt(project.settings, [command, *extra, *args], dbt_vars={"elt_tests": tests})
     results = json.loads((harness_target_path(project.settings) / "run_results.json").read_text())
     assert results["metadata"]["invocation_id"] == outcome.invocation_id
     tests_run = {

@@ -35,6 +35,8 @@ from loaders.warehouse import connect
 from tests.support.postgres import free_port
 from tests.support.project import Project
 
+pytestmark = pytest.mark.warehouses("postgres")
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 WORLD = SimulationConfig(seed=53, customers=20, orders_per_day=30, invalid_rate=0.1, damaged_rate=0.05)
 SCHEMAS = "(substr(table_schema, 1, 4) = 'raw_' or table_schema in ('staging', 'analytics', 'quarantine', 'ops'))"

@@ -8,10 +8,14 @@ exactly as the incremental runs left them, and every landed version must be acco
 
 from __future__ import annotations
 
+import pytest
+
 from loaders.ops.dbt import run_dbt
 from loaders.simulate import FaultPlan, SimulationConfig, generate
 from tests.contract.records import assert_full_refresh_reproduces
 from tests.support.project import Project
+
+pytestmark = pytest.mark.warehouses("duckdb", "postgres")
 
 STORY = SimulationConfig(
     seed=11,

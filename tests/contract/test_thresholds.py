@@ -27,6 +27,8 @@ from tests.contract.records import customer, delivered, order, payment
 from tests.support.cli import elt
 from tests.support.project import SOURCES, Project
 
+pytestmark = pytest.mark.warehouses("postgres")
+
 NO_KEY = {"status": "paid", "currency": "EUR", "updated_at": "2024-03-01T12:00:00Z"}  # dead-lettered: no id
 NOT_AN_OBJECT = '["not", "an", "object"]'
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 import subprocess
 from datetime import UTC, datetime
 
+import pytest
+
 from loaders.core.registry import PROJECT_DIR
 from loaders.core.settings import Settings
 from loaders.core.timestamps import TIMESTAMP_GRAMMAR, parse_timestamp
 from loaders.ops.dbt import dbt_environment, dbt_executable
 from loaders.warehouse import connect
+
+pytestmark = pytest.mark.warehouses("duckdb", "postgres")
 
 # (text, its instant in UTC, or None when the text is not a timestamp)
 CORPUS: list[tuple[str | None, str | None]] = [

@@ -10,7 +10,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from loaders.sources.payments_files.records import PAYMENT_CSV_HEADER
+
+pytestmark = pytest.mark.warehouses("duckdb", "postgres")
 
 T0 = "2024-03-01 09:00:00"
 T1 = "2024-03-01 10:00:00"

@@ -10,8 +10,12 @@ import string
 from random import Random
 from typing import Any
 
+import pytest
+
 from tests.contract.records import customer, order
 from tests.support.project import Project
+
+pytestmark = pytest.mark.warehouses("postgres")
 
 LAND, DEAD = "land", "dead"
 SQL = "'; drop table x; --"

@@ -14,6 +14,8 @@ from tests.support.cli import elt
 from tests.support.postgres import free_port
 from tests.support.project import Project
 
+pytestmark = pytest.mark.warehouses("duckdb", "postgres")
+
 
 def check(**env: str) -> subprocess.CompletedProcess[str]:
     return elt("check", env=env, timeout=120)

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from loaders.landing.batch import Batch
 from loaders.sources.shop_api.records import Order
 from tests.contract.records import customer, order
 from tests.support.project import Project, land
+
+pytestmark = pytest.mark.warehouses("postgres")
 
 FUTURE = "2099-01-01T00:00:00Z"
 

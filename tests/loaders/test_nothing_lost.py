@@ -3,7 +3,11 @@ quarantined; it never stops the rows around it and never vanishes."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.contract.records import customer, delivered, order, payment
+
+pytestmark = pytest.mark.warehouses("postgres")
 
 
 def test_damaged_csv_rows_are_dead_lettered_or_quarantined(project) -> None:

@@ -3,11 +3,15 @@ itself was left half-written, rebuilt from the warehouse's last completed load. 
 
 from __future__ import annotations
 
+import pytest
+
 from loaders.core.registry import pipeline_name
 from loaders.landing.pipelines import pipeline
 from loaders.sources import spec
 from tests.contract.records import order
 from tests.support.project import land
+
+pytestmark = pytest.mark.warehouses("postgres")
 
 
 def test_a_package_extracted_before_a_crash_is_loaded_by_the_next_run(project) -> None:

@@ -6,8 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from loaders.core.outcomes import ExitCode
 from loaders.warehouse.locks import run_lock
+
+pytestmark = pytest.mark.warehouses("duckdb", "postgres")
 
 
 def test_a_second_run_is_refused_while_the_first_holds_the_lock(project) -> None:

@@ -8,10 +8,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from loaders.simulate.stores import deliver_file, payments_dir
 from loaders.warehouse import connect
 from tests.contract.records import customer, delivered, order, payment
 from tests.support.project import Project
+
+pytestmark = pytest.mark.warehouses("postgres")
 
 SQL_NAME = "'; drop table x; --"
 

@@ -6,7 +6,11 @@ over raw tables the loaders create from empty sources.
 
 from __future__ import annotations
 
+import pytest
+
 from loaders.ops.dbt import run_dbt
+
+pytestmark = pytest.mark.warehouses("duckdb", "postgres")
 
 
 def test_dbt_unit_tests_pass(project) -> None:

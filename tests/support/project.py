@@ -127,14 +127,15 @@ class Project:
         assert not failed, failed
         return outcomes
 
-    def build(self, *args: str, lookback_versions: int = 0) -> DbtOutcome:
-        """`dbt build`; with no safety margin unless asked, because no promise may rest on it."""
-        extra = [*args, "--vars", f"{{lookback_versions: {lookback_versions}}}"]
-        outcome = run_dbt(self.settings, ["build", "--exclude-resource-type", "unit_test", *extra])
+    def build(self, *args: str, lookback_versions: int | None = None) -> DbtOutcome:
+        """`dbt build`; with no safety margin unless asked (the suite's ELT_LOOKBACK_VERSIONS is 0,
+        tests/conftest.py), because no promise may rest on it."""
+        dbt_vars = {} if lookback_versions is None else {"lookback_versions": lookback_versions}
+        outcome = run_dbt(self.settings, ["build", "--exclude-resource-type", "unit_test", *args], dbt_vars=dbt_vars)
         assert outcome.returncode == 0, f"dbt build failed: {outcome.statuses}"
         return outcome
 
-    def run(self, *, lookback_versions: int = 0) -> None:
+    def run(self, *, lookback_versions: int | None = None) -> None:
         """Load every source, then build: what `elt run` does."""
         self.load()
         self.build(lookback_versions=lookback_versions)
