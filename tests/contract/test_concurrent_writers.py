@@ -62,7 +62,7 @@ def test_plain_dbt_build_beside_elt_run_converges(project: Project, tmp_path: Pa
     assert_full_refresh_reproduces(project)
 
 
-@pytest.mark.warehouses("duckdb", "postgres")
+@pytest.mark.warehouses("duckdb")
 def test_plain_dbt_build_waits_while_a_loader_holds_the_warehouse(project: Project, tmp_path: Path) -> None:
     """The mechanism itself: while a load is in progress (the writer lock held, or DuckDB's file open for
     writing), a plain `dbt build` changes nothing — it waits on PostgreSQL, it fails on DuckDB."""

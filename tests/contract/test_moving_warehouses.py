@@ -157,6 +157,7 @@ def assert_working_folders_apart(on_duckdb: Settings, on_postgres: Settings) -> 
     assert folder_listing(duckdb_folder) and folder_listing(postgres_folder)
 
 
+@pytest.mark.long
 def test_the_same_days_give_the_same_tables_on_duckdb_and_postgresql(
     postgres_server: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -258,8 +258,15 @@ def orders_loads(project: Project) -> tuple[int, set[tuple[str, str]]]:
     return loads, set(project.query(f"select id, _version from {RAW_ORDERS}"))
 
 
+# make test: a connection lost for good and one dropped once; the server's own refusals (a timeout, a full
+# disk, a rejected row) take the same path through the loader and run in make test-matrix (`long`)
+SERVER_REFUSALS = ("statement_timeout", "disk_full", "rows_rejected")
+
+
 @pytest.mark.parametrize("warehouse", ["postgres"], indirect=True)
-@pytest.mark.parametrize("kind", list(FAULTS))
+@pytest.mark.parametrize(
+    "kind", [pytest.param(kind, marks=pytest.mark.long) if kind in SERVER_REFUSALS else kind for kind in FAULTS]
+)
 def test_a_warehouse_fault_fails_the_run_clearly_and_the_next_run_repairs_it(
     project: Project, uninterrupted: Tables, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
