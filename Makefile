@@ -52,12 +52,11 @@ test-matrix: install browser lint
 
 ## make test-spark: the contract tests on Apache Spark (local mode: each pytest worker starts a Thrift
 ## server from pyspark's jars, Java 17 on the PATH): every rule, last good, late versions and files, late
-## dimensions, the multi-day story against a full refresh, crashes and resumes, the canonical columns, elt check,
-## and dbt's conformance class for the delete+insert strategy the project adds on Spark.
+## dimensions, the multi-day story against a full refresh, crashes and resumes, the canonical columns, elt check.
 SPARK_TESTS := tests/contract/test_validation_rules.py tests/contract/test_last_good.py \
 	tests/contract/test_late_arrivals.py tests/contract/test_late_dimensions.py tests/contract/test_story.py \
 	tests/contract/test_crash_resume.py tests/contract/test_canonical_columns.py tests/loaders/test_spark_lake.py \
-	tests/loaders/test_check.py tests/adapter/test_spark_conformance.py
+	tests/loaders/test_check.py
 test-spark: install-spark
 	ELT_TEST_WAREHOUSES=spark $(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal $(SPARK_TESTS)
 
