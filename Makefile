@@ -50,15 +50,24 @@ test-matrix: install browser lint
 	ELT_TEST_MATRIX=full $(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal -m "not on_demand" --durations=40 \
 		> tests/results/matrix.txt 2>&1; status=$$?; tail -n 3 tests/results/matrix.txt; exit $$status
 
-## make test-spark: the contract tests on Apache Spark (local mode: each pytest worker starts a Thrift
-## server from pyspark's jars, Java 17 on the PATH): every rule, last good, late versions and files, late
-## dimensions, the multi-day story against a full refresh, crashes and resumes, the canonical columns, elt check.
-SPARK_TESTS := tests/contract/test_validation_rules.py tests/contract/test_last_good.py \
-	tests/contract/test_late_arrivals.py tests/contract/test_late_dimensions.py tests/contract/test_story.py \
-	tests/contract/test_crash_resume.py tests/contract/test_canonical_columns.py tests/loaders/test_spark_lake.py \
-	tests/loaders/test_check.py
+## make test-spark: the Spark suite CI runs (local mode: each pytest worker starts a Thrift server from
+## pyspark's jars, Java 17 on the PATH): every validation rule, the canonical columns, the lake (re-deliveries,
+## incomplete loads), elt check. About 10 min here.
+SPARK_TESTS := tests/contract/test_validation_rules.py tests/contract/test_canonical_columns.py \
+	tests/loaders/test_spark_lake.py tests/loaders/test_check.py
 test-spark: install-spark
 	ELT_TEST_WAREHOUSES=spark $(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal $(SPARK_TESTS)
+
+## make test-spark-long: the multi-day contract stories on Spark (last good, late versions and files, late
+## dimensions, the story against a full refresh, crash and resume): 4-14 min each in local mode, about 45 min
+## in all; its last result is tests/results/spark-long.txt.
+SPARK_LONG_TESTS := tests/contract/test_last_good.py tests/contract/test_late_arrivals.py \
+	tests/contract/test_late_dimensions.py tests/contract/test_story.py tests/contract/test_crash_resume.py
+.PHONY: test-spark-long
+test-spark-long: install-spark
+	mkdir -p tests/results
+	ELT_TEST_WAREHOUSES=spark $(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal --durations=20 \
+		$(SPARK_LONG_TESTS) > tests/results/spark-long.txt 2>&1; status=$$?; tail -n 3 tests/results/spark-long.txt; exit $$status
 
 ## make spark-server: a Spark Thrift server in local mode on 127.0.0.1:10000 (metastore and tables in
 ## ./spark), for `ELT_TARGET=spark elt run` on a laptop; Ctrl-C stops it.
