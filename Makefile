@@ -52,7 +52,7 @@ test-matrix: install browser lint
 
 ## make test-spark: the Spark suite CI runs (local mode: each pytest worker starts a Thrift server from
 ## pyspark's jars, Java 17 on the PATH): every validation rule, the canonical columns, the lake (re-deliveries,
-## incomplete loads), elt check. About 10 min here.
+## incomplete loads), elt check: about 14 min of two workers' time in the last whole-suite run here.
 SPARK_TESTS := tests/contract/test_validation_rules.py tests/contract/test_canonical_columns.py \
 	tests/loaders/test_spark_lake.py tests/loaders/test_check.py
 test-spark: install-spark
