@@ -1,5 +1,5 @@
-"""Fixtures shared by every test of warehouse behaviour: each runs once on DuckDB and once on PostgreSQL —
-or, with ELT_TEST_WAREHOUSES=spark (`make test-spark`), on Spark.
+"""Fixtures shared by every test of warehouse behaviour: each runs on DuckDB, on PostgreSQL or on both (below)
+— or, with ELT_TEST_WAREHOUSES=spark (`make test-spark`), on Spark.
 
 Which warehouse a test runs on: `make test` runs each warehouse test once, on DuckDB, unless it is marked
 `@pytest.mark.warehouses(...)`: the stories whose SQL, locks or types differ between the dialects run on
