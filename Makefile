@@ -39,7 +39,7 @@ run: install
 ## PostgreSQL server and folders. The long proofs (`on_demand`: the convergence property, the random kills) are
 ## `make proof` and `make soak`; every warehouse test on every warehouse is `make test-matrix`.
 test: install browser lint
-	$(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal -m "not on_demand and not long"
+	$(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal -m "not on_demand and not long" --durations=30
 
 ## make test-matrix: every warehouse test on DuckDB and on PostgreSQL (ELT_TEST_MATRIX=full), and the `long`
 ## stories make test leaves out (the same days on both warehouses, the server's refusals). Long: about 100 min
