@@ -38,6 +38,9 @@ from loaders.landing.batch import BATCH_ROWS, Tally
 from loaders.landing.spec import SourceSpec
 from loaders.warehouse import dialect
 
+RECORD_COLUMN = "_record"  # a landed row's record as it arrived (loaders/landing/batch.py)
+DEAD_LETTER_SAMENESS = "error"  # beside its id (which digests the record's text): why it was refused
+
 # dbt's incremental models find new raw versions by their load id; dlt's Arrow path omits the
 # column unless asked.
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
@@ -265,52 +268,72 @@ def drop_loaded_packages(pipe: dlt.Pipeline) -> None:
 
 def drop_unchanged(settings: Settings, pipe: dlt.Pipeline, load_id: str) -> int | None:
     """Leave out of a normalized package, before it loads, the rows raw already holds exactly: the same
-    (key, version), the same record as it arrived, the same cursor value. A cursor's lag re-reads them on
-    every run; landing them again would write nothing new and give their keys to every model to judge
-    again. Such a record is not delivered again, as an unchanged file is not read again: its delivery is
-    when it was first taken. Returns how many rows were left out (None: the warehouse cannot compare)."""
+    (key, version), the same record as it arrived, the same cursor value; and the dead letters it already
+    holds, the same record refused for the same reason (the same id, which digests the record's text, and
+    the same error). A cursor's lag re-reads them on every run; landing them again would write nothing new,
+    give their keys to every model to judge again, and count an old refusal as a new one in the run's
+    dead-letter rate. Such a record is not delivered again, as an unchanged file is not read again: its
+    delivery is when it was first taken. Returns how many rows were left out (None: the warehouse cannot
+    compare)."""
     storage = pipe._get_load_storage().normalized_packages  # dlt has no public call for a package's files
     schema = pipe.default_schema
     dropped: int | None = 0
     for job in storage.list_new_jobs(load_id):
         parsed = ParsedLoadJobFileName.parse(job)
-        if parsed.table_name.startswith("_dlt") or parsed.table_name == DEAD_LETTERS_TABLE:
+        if parsed.table_name.startswith("_dlt"):
             continue
         columns = schema.get_table_columns(parsed.table_name)
         keys = [name for name, column in columns.items() if column.get("primary_key")]
-        if parsed.file_format != "parquet" or not keys or "_record" not in columns:
+        record = DEAD_LETTER_SAMENESS if parsed.table_name == DEAD_LETTERS_TABLE else RECORD_COLUMN
+        if parsed.file_format != "parquet" or not keys or record not in columns:
             return None
-        path = storage.storage.make_full_path(job)
-        rows = pq.read_table(path)
-        if rows.num_rows == 0:
-            continue
-        landed = dialect(settings).landed_identities(
-            pipe, parsed.table_name, rows.select(keys).group_by(keys).aggregate([])
+        left_out = _leave_out_unchanged(
+            settings, pipe, parsed.table_name, storage.storage.make_full_path(job), keys, record
         )
-        if landed is None:
+        if left_out is None:
             return None
-        keep = unchanged_mask(rows, keys, landed)
-        left_out = keep.count(False)
-        if left_out:
-            kept = rows.filter(pa.array(keep))
-            temporary = f"{path}.kept"
-            pq.write_table(kept, temporary, row_group_size=BATCH_ROWS)
-            os.replace(temporary, path)  # whole or not at all: a crash here leaves the package as it was
         dropped = None if dropped is None else dropped + left_out
     return dropped
 
 
-def unchanged_mask(rows: pa.Table, keys: list[str], landed: dict[tuple[Any, ...], Any]) -> list[bool]:
-    """Per row, whether to keep it: False when raw holds its (key, version) with the same record and cursor."""
+def _leave_out_unchanged(
+    settings: Settings, pipe: dlt.Pipeline, table: str, path: str, keys: list[str], record: str
+) -> int | None:
+    """`drop_unchanged` for one Parquet file of a package, read batch by batch so that a loader's memory
+    stays bounded by a batch whatever the size of the load: first the keys (one look-up in raw), then, only
+    when raw holds some of them, which rows to keep, then, only when one is left out, the file rewritten."""
+    file = pq.ParquetFile(path)
+    if file.metadata.num_rows == 0:
+        return 0
+    keyed = file.read(columns=keys).group_by(keys).aggregate([])
+    landed = dialect(settings).landed_identities(pipe, table, keyed, record)
+    if not landed:  # None: the warehouse cannot compare; {}: none of these keys landed yet (a first load)
+        return None if landed is None else 0
+    compared = [*keys, record, *(["_cursor_at"] if "_cursor_at" in file.schema_arrow.names else [])]
+    masks = [unchanged_mask(batch, keys, landed, record) for batch in file.iter_batches(BATCH_ROWS, columns=compared)]
+    left_out = sum(mask.count(False) for mask in masks)
+    if left_out:
+        temporary = f"{path}.kept"
+        with pq.ParquetWriter(temporary, file.schema_arrow) as writer:
+            for batch, keep in zip(file.iter_batches(BATCH_ROWS), masks, strict=True):
+                writer.write_table(pa.Table.from_batches([batch]).filter(pa.array(keep)), row_group_size=BATCH_ROWS)
+        os.replace(temporary, path)  # whole or not at all: a crash here leaves the package as it was
+    return left_out
+
+
+def unchanged_mask(
+    rows: pa.Table | pa.RecordBatch, keys: list[str], landed: dict[tuple[Any, ...], Any], record: str = RECORD_COLUMN
+) -> list[bool]:
+    """Per row, whether to keep it: False when raw holds its key with the same `record` text and cursor."""
     if not landed:
         return [True] * rows.num_rows
     key_values = zip(*(rows.column(name).to_pylist() for name in keys), strict=True)
-    records = rows.column("_record").to_pylist()
+    records = rows.column(record).to_pylist()
     cursors = rows.column("_cursor_at").to_pylist() if "_cursor_at" in rows.column_names else [None] * rows.num_rows
     keep = []
-    for key, record, cursor_at in zip(key_values, records, cursors, strict=True):
+    for key, text, cursor_at in zip(key_values, records, cursors, strict=True):
         held = landed.get(key)
-        same = held is not None and held == (md5_text(record), cursor_at)
+        same = held is not None and held == (md5_text(text), cursor_at)
         keep.append(not same)
     return keep
 

@@ -29,7 +29,8 @@ from loaders.core.settings import Settings
 PRESENT_CHUNK = 2000  # keys per look-up of `landed_identities`
 Identity = tuple[str, datetime | None]
 """What makes a landed row the same as a new one of its (key, version): the md5 of its `_record` (the record
-as it arrived, whole) and its `_cursor_at`."""
+as it arrived, whole) and its `_cursor_at`; a dead letter the same as a new one of its id: the md5 of its
+`error`."""
 
 
 def as_instant(value: Any) -> datetime | None:
@@ -251,10 +252,13 @@ class Dialect:
                     collapsed += int(rows) - int(distinct)
         return PackageCounts(landed, dead, staged, collapsed)
 
-    def landed_identities(self, pipe: dlt.Pipeline, table: str, keys: Any) -> dict[tuple[Any, ...], Identity] | None:
+    def landed_identities(
+        self, pipe: dlt.Pipeline, table: str, keys: Any, record: str = "_record"
+    ) -> dict[tuple[Any, ...], Identity] | None:
         """For these primary keys (an Arrow table of the key columns), what raw's `table` holds under each:
-        its record's digest and its cursor value (see `Identity`); through dlt's own connection. Empty when
-        the table does not exist yet; None where the warehouse cannot say (then every row is landed)."""
+        the digest of its `record` column and its cursor value (see `Identity`); through dlt's own
+        connection. Empty when the table does not exist yet; None where the warehouse cannot say (then every
+        row is landed)."""
         names = list(keys.column_names)
         found: dict[tuple[Any, ...], Identity] = {}
         with pipe.sql_client() as client:
@@ -268,7 +272,7 @@ class Dialect:
                 tuples = ", ".join("(" + ", ".join(["%s"] * len(names)) + ")" for _ in rows)
                 try:
                     landed = client.execute_sql(
-                        f"select {listed}, md5(_record), {cursor} from {qualified}"
+                        f"select {listed}, md5({client.escape_column_name(record)}), {cursor} from {qualified}"
                         f" where ({listed}) in (values {tuples})",
                         *(value for row in rows for value in row),
                     )

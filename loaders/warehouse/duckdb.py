@@ -62,7 +62,9 @@ class DuckDB(Dialect):
         path = self.settings.duckdb_path
         return lock_file(path.with_name(path.name + ".lock"))
 
-    def landed_identities(self, pipe: dlt.Pipeline, table: str, keys: Any) -> dict[tuple[Any, ...], Identity] | None:
+    def landed_identities(
+        self, pipe: dlt.Pipeline, table: str, keys: Any, record: str = "_record"
+    ) -> dict[tuple[Any, ...], Identity] | None:
         """The keys joined where they are, as an Arrow table DuckDB reads in place."""
         names = list(keys.column_names)
         with pipe.sql_client() as client:
@@ -74,7 +76,8 @@ class DuckDB(Dialect):
             connection.register("elt_package_keys", keys)
             try:
                 landed = connection.execute(
-                    f"select {', '.join('raw.' + c for c in escaped)}, md5(raw._record), {cursor}"
+                    f"select {', '.join('raw.' + c for c in escaped)}, md5(raw.{client.escape_column_name(record)}),"
+                    f" {cursor}"
                     f" from {qualified} as raw join elt_package_keys as package on {conditions}"
                 ).fetchall()
             except duckdb.CatalogException:  # no such table yet

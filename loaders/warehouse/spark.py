@@ -123,7 +123,9 @@ class Spark(Dialect):
                 )
                 cursor.execute(f"refresh table {dataset}.{table.name}")
 
-    def landed_identities(self, pipe: dlt.Pipeline, table: str, keys: Any) -> dict[tuple[Any, ...], Identity] | None:
+    def landed_identities(
+        self, pipe: dlt.Pipeline, table: str, keys: Any, record: str = "_record"
+    ) -> dict[tuple[Any, ...], Identity] | None:
         """Not read in the lake: its files are appended to, a re-read version is landed as a row of its own."""
         return None
 

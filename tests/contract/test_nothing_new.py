@@ -1,8 +1,8 @@
 """Nothing new, nothing built: a run whose loads bring no new version (the cursors' lag re-reads only what raw
-holds, left out as unchanged), with no change of the project's models, macros, rules or seeds since the last
-clean build, starts no dbt at all — its summary says `skipped=N` and why — and its books balance; new data,
-a changed rule file, or a failed test in the last build each make the next run build again; and whatever was
-skipped, the tables equal a full refresh.
+holds and the refusals the dead letters hold, left out as unchanged), with no change of the project's models,
+macros, rules or seeds since the last clean build, starts no dbt at all — its summary says `skipped=N` and why
+— and its books balance; new data, a changed rule file, or a failed test in the last build each make the next
+run build again; and whatever was skipped, the tables equal a full refresh.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from tests.contract.records import assert_full_refresh_reproduces, customer, ord
 from tests.support.cli import PROJECT_DIR
 from tests.support.dbt_project import copy_of_the_dbt_project, edit
 from tests.support.project import Project
+
+NO_KEY = {"status": "paid", "currency": "EUR", "updated_at": "2024-03-01T12:00:00Z"}  # dead-lettered: no id
 
 
 def elt_run() -> tuple[int, str, list[dict]]:
@@ -41,14 +43,17 @@ def test_a_run_with_nothing_new_builds_nothing_and_changes_build_again(
     monkeypatch.setenv("ELT_PROJECT_DIR", str(dbt_project))
     project.app_db.upsert_customer(**customer("c1"))
     project.api_store.add(order("o1"))
+    project.api_store.add(NO_KEY)
 
     code, line, events = elt_run()
     assert code == 0 and started_dbt(events) and "skipped=" not in line, line
+    assert "shop_api extracted=2 landed=1 unchanged=0 dead_lettered=1" in line, line
 
-    # the same sources again: the lag re-reads o1, raw holds it as it is, nothing is new
+    # the same sources again: the lag re-reads o1 and the keyless record, raw holds o1 as it is and the
+    # dead letters the refusal, for the same reason: nothing is new
     code, line, events = elt_run()
     assert code == 0, line
-    assert "shop_api extracted=1 landed=0 unchanged=1 dead_lettered=0" in line, line
+    assert "shop_api extracted=2 landed=0 unchanged=2 dead_lettered=0" in line, line
     assert "models built=0 failed=0 skipped=" in line and "nothing new since run" in line, line
     assert not started_dbt(events)
     books = [event for event in events if event["event"] == "book"]

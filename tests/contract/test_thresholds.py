@@ -1,12 +1,13 @@
-"""`elt run`'s thresholds: a source's dead-letter rate (dead-lettered / extracted by that source in the run)
-and the number of quarantine rows the run opened each give the run its own exit code — after everything
-it loaded and built is kept, since the check comes after dbt — and the summary names the threshold and by
-how much it was exceeded. Every exit code is distinct, and none is argparse's 2 for a command called wrong.
+"""`elt run`'s thresholds: a source's dead-letter rate (dead-lettered / extracted by that source in the run) and
+the number of quarantine rows the run opened each give the run its own exit code — after everything it loaded
+and built is kept, since the check comes after dbt — and the summary names the threshold and by how much it
+was exceeded. Every exit code is distinct, and none is argparse's 2 for a command called wrong.
 
-"Exceeds" is strict: a rate or a count equal to its limit passes. A source that extracted nothing never
-trips the rate. New quarantine rows are counted by identity (key, version_key open after the build and
-not before), so a run that resolves as many rows as it opens still counts what it opened, and a
-`--full-refresh`, which rewrites every row's `first_seen_at`, opens none.
+"Exceeds" is strict: a rate or a count equal to its limit passes. A source that extracted nothing never trips
+the rate, nor does a refusal read again (a dead letter the warehouse already holds, unchanged). New quarantine
+rows are counted by identity (key, version_key open after the build and not before), so a run that resolves as
+many rows as it opens still counts what it opened, and a `--full-refresh`, which rewrites every row's
+`first_seen_at`, opens none.
 """
 
 from __future__ import annotations
@@ -132,11 +133,19 @@ def test_dead_letter_threshold_exits_with_its_code_after_landing_and_building_ev
     assert set(project.canonical("payments")) == {("p1",), ("p2",)}
     assert set(project.open_quarantine("orders")) == {"o_bad"}
 
-    # a rate equal to the limit does not exceed it (the API re-reads its lookback: the same 1 in 5, the
-    # four valid ones as raw holds them)
-    code, line = run(project, max_dead_letter_rate=0.2)
+    # a refusal read again is not a new one: the API re-reads its lookback, the same five records as raw
+    # and the dead letters hold them, and no rate is tripped even at 0
+    code, line = run(project, sources=["shop_api"], max_dead_letter_rate=0)
     assert code == ExitCode.OK, line
-    assert "shop_api extracted=5 landed=0 unchanged=4 dead_lettered=1;" in line and not exceeded(line)
+    assert "shop_api extracted=5 landed=0 unchanged=5 dead_lettered=0;" in line and not exceeded(line)
+    assert project.scalar("select count(*) from ops.dead_letters") == 2
+
+    # a rate equal to the limit does not exceed it: a new file, one of its four rows refused
+    rows = [payment("p3"), payment("p4"), payment("p5"), ["p_cut2", "o1"]]
+    project.deliver("payments_20240302_01.csv", rows, delivered(3))
+    code, line = run(project, sources=["payments_files"], max_dead_letter_rate=0.25)
+    assert code == ExitCode.OK, line
+    assert "payments_files extracted=4 landed=3 unchanged=0 dead_lettered=1;" in line and not exceeded(line)
 
     # a source that extracted nothing never trips the rate, even at 0 (the settlement file is unchanged)
     code, line = run(project, sources=["payments_files"], max_dead_letter_rate=0)
