@@ -53,7 +53,7 @@ class Limit:
 
 
 @contextmanager
-def _timed() -> Iterator[list[float]]:
+def timed() -> Iterator[list[float]]:
     spent: list[float] = []
     wall, cpu = time.monotonic(), rusage_cpu()
     yield spent
@@ -82,7 +82,7 @@ def files_limit(settings: Settings, folder: Path) -> Limit:
     columns = list(PAYMENT_CSV_HEADER)
     with _limit_schema(settings) as conn:
         _text_table(conn, "payments", columns)
-        with _timed() as spent:
+        with timed() as spent:
             if dialect(settings).name == "duckdb":
                 types = ", ".join(f"'{column}': 'VARCHAR'" for column in columns)
                 conn.execute(
@@ -101,7 +101,7 @@ def files_limit(settings: Settings, folder: Path) -> Limit:
 def api_limit(base_url: str, token: str) -> Limit:
     """Every page of the orders API, fetched and parsed, nothing landed."""
     rows = 0
-    with requests.Session() as session, _timed() as spent:
+    with requests.Session() as session, timed() as spent:
         session.headers["Authorization"] = f"Bearer {token}"
         params: dict[str, Any] = {"limit": MAX_PAGE_SIZE}
         while True:
@@ -125,7 +125,7 @@ def app_db_limit(settings: Settings, database: Path) -> Limit:
         }
         for table, columns in tables.items():
             _text_table(conn, table, columns)
-        with _timed() as spent:
+        with timed() as spent:
             for table, columns in tables.items():
                 selected = ", ".join(f'cast("{column}" as text)' for column in columns)
                 cursor = source.execute(f"select {selected} from {table}")
