@@ -61,9 +61,11 @@ test-matrix: install browser lint
 
 ## make test-spark: the Spark suite CI runs (local mode: each pytest worker starts a Thrift server from
 ## pyspark's jars, Java 17 on the PATH): every validation rule, the canonical columns, the lake (re-deliveries,
-## incomplete loads), elt check: about 14 min of two workers' time in the last whole-suite run here.
+## incomplete loads), elt check, and dbt's conformance class for the delete+insert strategy the project adds
+## on Spark.
 SPARK_TESTS := tests/contract/test_validation_rules.py tests/contract/test_canonical_columns.py \
-	tests/loaders/test_spark_lake.py tests/loaders/test_check.py
+	tests/loaders/test_spark_lake.py tests/loaders/test_check.py \
+	tests/adapter/test_spark_conformance.py
 test-spark: install-spark
 	ELT_TEST_WAREHOUSES=spark $(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal $(SPARK_TESTS)
 

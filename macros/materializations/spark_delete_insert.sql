@@ -10,20 +10,22 @@
     every hash partition (1 % of the orders touches all of any sensible number of them), so it would
     rewrite the table as well, with a partition column added to the canonical tables' contract.
 
-    dbt-spark's own validation and dispatch are kept for every other strategy. -#}
+    dbt-spark's own validation and dispatch are kept for every other strategy, called as `dbt.<macro>`: dbt
+    puts an adapter's macros in its internal namespace `dbt`, not under the adapter's package name (there
+    `dbt_spark` is undefined), and `dbt.` reaches them past the project's overrides of the same name. -#}
 
 {% macro dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format) -%}
     {%- if raw_strategy == 'delete+insert' -%}
         {{ return(raw_strategy) }}
     {%- endif -%}
-    {{ return(dbt_spark.dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format)) }}
+    {{ return(dbt.dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format)) }}
 {%- endmacro %}
 
 {% macro dbt_spark_get_incremental_sql(strategy, source, target, existing, unique_key, incremental_predicates) -%}
     {%- if strategy == 'delete+insert' -%}
         {{ return(spark_replace_keys(source, target, unique_key)) }}
     {%- endif -%}
-    {{ return(dbt_spark.dbt_spark_get_incremental_sql(strategy, source, target, existing, unique_key, incremental_predicates)) }}
+    {{ return(dbt.dbt_spark_get_incremental_sql(strategy, source, target, existing, unique_key, incremental_predicates)) }}
 {%- endmacro %}
 
 {#- Replace every row of `target` whose unique key is among `source`'s rows by `source`'s rows. Runs its
@@ -33,7 +35,7 @@
 {% macro spark_replace_keys(source, target, unique_key) -%}
     {%- set keys = ([unique_key] if unique_key is string else (unique_key or [])) | reject('equalto', '') | list -%}
     {%- if keys | length == 0 -%}
-        {{ return(dbt_spark.get_insert_into_sql(source, target)) }}
+        {{ return(dbt.get_insert_into_sql(source, target)) }}
     {%- endif -%}
     {%- set columns = adapter.get_columns_in_relation(target) | map(attribute='quoted') | list -%}
     {%- set side = spark_side_table(target) -%}

@@ -36,7 +36,10 @@ from dbt.tests.fixtures.project import write_project_files
 from dbt.tests.util import write_file
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-WAREHOUSES = [w for w in os.environ.get("ELT_TEST_WAREHOUSES", "duckdb,postgres").split(",") if w != "spark"]
+TEST_WAREHOUSES = os.environ.get("ELT_TEST_WAREHOUSES", "duckdb,postgres").split(",")
+WAREHOUSES = [w for w in TEST_WAREHOUSES if w != "spark"]
+# Spark's classes (test_spark_conformance.py) run in `make test-spark`, which installs Spark
+collect_ignore = [] if "spark" in TEST_WAREHOUSES else ["test_spark_conformance.py"]
 MACROS = os.environ.get("ELT_CONFORMANCE_MACROS", "")
 STOCK = MACROS == "stock"
 MACROS_DIR = None if STOCK else Path(MACROS) if MACROS else PROJECT_DIR / "macros"
@@ -83,10 +86,23 @@ def conformance_postgres(postgres_server: dict[str, str]) -> Iterator[dict[str, 
 
 @pytest.fixture(scope="class", params=WAREHOUSES)
 def dbt_profile_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The warehouse of one class: profiles.yml's output for it, as this project's profile sets it."""
+    """The warehouse of one class: profiles.yml's output for it, as this project's profile sets it (Spark:
+    the session's local Thrift server, emptied)."""
     if request.param == "duckdb":
         path = tmp_path_factory.mktemp("conformance") / "conformance.duckdb"
         return {"type": "duckdb", "path": str(path), "threads": 1, "settings": {"TimeZone": "UTC"}}
+    if request.param == "spark":
+        env = request.getfixturevalue("spark_servers").emptied()
+        return {
+            "type": "spark",
+            "method": "thrift",
+            "host": env["ELT_SPARK_HOST"],
+            "port": int(env["ELT_SPARK_PORT"]),
+            "threads": 1,
+            "connect_retries": 3,
+            "connect_timeout": 5,
+            "poll_interval": 1,
+        }
     server = request.getfixturevalue("conformance_postgres")
     return {
         "type": "postgres",
