@@ -4,9 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 SPARK_STAMP := $(VENV)/.spark-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
-BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install install-spark install-bench browser run test test-spark spark-server lint sql-lint proof soak clean
+.PHONY: install install-spark browser run test test-spark spark-server lint sql-lint proof soak clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,13 +23,6 @@ $(SPARK_STAMP): $(STAMP)
 
 install-spark: $(SPARK_STAMP)
 
-## make install-bench: the `bench` extra too (pandas, which dlt's built-in CSV reader needs: bench/peers.py)
-$(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,bench]'
-	rm -f $(VENV)/.bench-*
-	touch $(BENCH_STAMP)
-
-install-bench: $(BENCH_STAMP)
 
 ## make browser: the Debian packages the tests use besides Python's — headless Chromium, which
 ## tests/contract/test_report.py opens `elt report`'s page with, and jq, which reads the event stream as the
@@ -111,7 +103,7 @@ bench-explain: install
 ## tenth of them, on TARGET (duckdb, postgres or both, the default); writes bench/results.json and
 ## bench/results.md. BENCH_ARGS: more options (--help).
 .PHONY: bench
-bench: install-bench
+bench: install
 	$(BIN)/python -m bench.bench $(if $(SCALE),--scale $(SCALE),--orders $(or $(ORDERS),1000000)) --target $(or $(TARGET),both) $(BENCH_ARGS)
 
 ## make lint: ruff, and import-linter's contracts (pyproject.toml): the package's layers, no cycles

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -165,6 +166,18 @@ def _run(settings: Settings, spec: SourceSpec, tally: Tally) -> LoadReport:
         collapsed=counts.collapsed,
         unchanged=unchanged,
     )
+
+
+def import_frame_libraries() -> None:
+    """Import pandas (when it is installed) in this thread, before threads land packages side by side.
+
+    dlt tells a data frame from other items by looking `pandas` up in `sys.modules`, and pyarrow imports
+    pandas lazily the first time it converts Python objects. Two threads landing at once can then meet
+    halfway: one is importing pandas while the other finds it in `sys.modules` without its `DataFrame`
+    ("partially initialized module 'pandas'"), and that chunk fails. Imported first, nothing is half-done.
+    Without pandas there is no race and nothing to import."""
+    if importlib.util.find_spec("pandas") is not None:
+        importlib.import_module("pandas")
 
 
 def backfill_pipeline(settings: Settings, source: str, slot: int) -> dlt.Pipeline:

@@ -21,7 +21,13 @@ from loaders.core.outcomes import DbtOutcome, ExitCode, SourceOutcome, UsageErro
 from loaders.core.registry import SOURCE_NAMES, raw_dataset
 from loaders.core.settings import Settings
 from loaders.core.timestamps import as_utc, iso, parse_timestamp
-from loaders.landing.pipelines import cursor_positions, finish_backfill_packages, load_window, pipeline
+from loaders.landing.pipelines import (
+    cursor_positions,
+    finish_backfill_packages,
+    import_frame_libraries,
+    load_window,
+    pipeline,
+)
 from loaders.ops.runner import Result, dbt_build, ledgered
 from loaders.sources import spec
 from loaders.warehouse import dialect, ops_tables
@@ -210,6 +216,7 @@ def land_chunks(settings: Settings, plan: Plan, run_id: str, workers: int) -> li
 
     if workers == 1:
         return [land(chunk) for chunk in plan.chunks]
+    import_frame_libraries()  # before the threads: see its docstring
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="backfill") as pool:
         # a copy of this thread's context each, so the events of the pool's threads carry the run id too
         futures = [pool.submit(contextvars.copy_context().run, land, chunk) for chunk in plan.chunks]
