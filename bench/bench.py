@@ -175,12 +175,14 @@ class Target:
                 self.timeout,
             )
         api_after = self.world.api.cpu_s()
-        nodes = dbt_nodes(self.folder / "target" / "elt")  # the harness's own dbt target (loaders/ops/dbt.py)
+        # the harness's own dbt target (loaders/ops/dbt.py); a step that started no dbt has no nodes of its own
+        started_dbt = measured.event("dbt_started") is not None
+        nodes = dbt_nodes(self.folder / "target" / "elt") if started_dbt else []
         step = Step(
             measured,
             server[0],
             None if api_before is None or api_after is None else round(api_after - api_before, 2),
-            node_seconds(nodes, "model") if nodes else None,
+            node_seconds(nodes, "model") if nodes else (0.0 if not started_dbt else None),
             [(uid, seconds) for uid, _, seconds in nodes[:SLOWEST_NODES]],
         )
         log(

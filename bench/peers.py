@@ -45,7 +45,7 @@ from loaders.warehouse import dialect
 
 DATASET = "bench_peer"
 PEER_WHAT = {
-    "payments_files": "dlt built-in: filesystem | read_csv",
+    "payments_files": "dlt built-in: filesystem + read_csv",
     "shop_api": "dlt built-in: rest_api",
     "app_db": "dlt built-in: sql_database (pyarrow backend)",
 }
