@@ -15,13 +15,28 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-## make install-spark: the `spark` extra too (dbt-spark, PyHive, pyspark with the jars of a local Spark)
+## make install-spark: the `spark` extra too (dbt-spark, PyHive, pyspark with the jars of a local Spark), and
+## Delta Lake's jars for that Spark from Maven Central into .spark-jars/ (git-ignored): Delta 4.4.0 is built
+## for Spark 4.2 (its release notes; no Delta release supports Spark 4.3 yet, hence pyspark 4.2.1). Maven's
+## local repository caches them; once in .spark-jars/ they are not fetched again.
 $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,spark]'
 	rm -f $(VENV)/.spark-*
 	touch $(SPARK_STAMP)
 
-install-spark: $(SPARK_STAMP)
+DELTA_VERSION := 4.4.0
+DELTA_SPARK := 4.2
+SPARK_JARS := .spark-jars
+DELTA_ARTIFACTS := io.delta:delta-spark_$(DELTA_SPARK)_2.13:$(DELTA_VERSION) io.delta:delta-storage:$(DELTA_VERSION)
+DELTA_STAMP := $(SPARK_JARS)/.delta-$(DELTA_SPARK)-$(DELTA_VERSION)
+$(DELTA_STAMP):
+	rm -rf $(SPARK_JARS) && mkdir -p $(SPARK_JARS)
+	for artifact in $(DELTA_ARTIFACTS); do \
+		mvn --batch-mode --quiet dependency:copy -Dartifact=$$artifact -DoutputDirectory=$(SPARK_JARS) || exit 1; \
+	done
+	touch $@
+
+install-spark: $(SPARK_STAMP) $(DELTA_STAMP)
 
 
 ## make browser: the Debian packages the tests use besides Python's — headless Chromium, which
@@ -52,11 +67,11 @@ test-matrix: install browser lint
 		> tests/results/matrix.txt 2>&1; status=$$?; tail -n 3 tests/results/matrix.txt; exit $$status
 
 ## make test-spark: the Spark suite CI runs (local mode: each pytest worker starts a Thrift server from
-## pyspark's jars, Java 17 on the PATH): every validation rule, the canonical columns, the lake (re-deliveries,
-## incomplete loads), elt check, and dbt's conformance class for the delete+insert strategy the project adds
-## on Spark.
+## pyspark's jars and Delta Lake's, Java 17 on the PATH): Delta's MERGE and DELETE, every validation rule, the
+## canonical columns, the lake (re-deliveries, incomplete loads), elt check, and dbt's conformance class for
+## the delete+insert strategy the project adds on Spark.
 SPARK_TESTS := tests/contract/test_validation_rules.py tests/contract/test_canonical_columns.py \
-	tests/loaders/test_spark_lake.py tests/loaders/test_check.py \
+	tests/loaders/test_spark_lake.py tests/loaders/test_spark_delta.py tests/loaders/test_check.py \
 	tests/adapter/test_spark_conformance.py
 test-spark: install-spark
 	ELT_TEST_WAREHOUSES=spark $(BIN)/pytest -n $(or $(WORKERS),auto) --dist worksteal $(SPARK_TESTS)

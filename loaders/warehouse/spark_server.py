@@ -2,7 +2,8 @@
 
 On a cluster the Thrift server (or Databricks' SQL endpoint) is already there; on a laptop and in the tests
 this one stands in for it: `local[2]`, bound to 127.0.0.1, its Hive metastore (Derby) and its managed tables
-in one folder. It listens until stopped:
+in one folder, Delta Lake in its catalog (the jars `make install-spark` puts in `.spark-jars/`, see
+DELTA_CONF). It listens until stopped:
 
     python -m loaders.warehouse.spark_server --folder spark --port 10000     # then ELT_TARGET=spark elt run
 
@@ -28,12 +29,30 @@ SESSION_CONF = {
     # dbt-spark's session mode turns ANSI off; the Thrift server's sessions are made to agree
     "spark.sql.ansi.enabled": "false",
 }
+# Delta Lake in Spark's own catalog, so `using delta` tables, MERGE and DELETE work: static settings, read
+# when the session starts (a cluster's Thrift server or job sets the same, as Delta's documentation says)
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+# where `make install-spark` puts the Delta jars (Maven Central, at the versions the Makefile pins)
+JARS_FOLDER = Path(__file__).resolve().parents[2] / ".spark-jars"
 
 
 def spark_home() -> Path:
     import pyspark
 
     return Path(pyspark.__file__).parent
+
+
+def delta_jars() -> list[Path]:
+    """The Delta Lake jars for the local Spark: those in ELT_SPARK_JARS (a folder), by default the project's
+    `.spark-jars/`. None there is a broken install, said at once rather than as a missing class later."""
+    folder = Path(os.environ.get("ELT_SPARK_JARS") or JARS_FOLDER)
+    jars = sorted(folder.glob("*.jar"))
+    if not jars:
+        raise RuntimeError(f"no Delta Lake jars in {folder}: `make install-spark` fetches them")
+    return jars
 
 
 def free_port() -> int:
@@ -52,6 +71,9 @@ def server_command(folder: Path, port: int) -> list[str]:
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",
         # small local data: a few shuffle partitions, not Spark's 200 (adaptive execution coalesces the rest)
         "spark.sql.shuffle.partitions": "4",
+        # on the driver's own classpath, not `spark.jars`: a Thrift session's class loader may not see those
+        "spark.driver.extraClassPath": os.pathsep.join(str(jar) for jar in delta_jars()),
+        **DELTA_CONF,
         **SESSION_CONF,
     }
     command = [str(spark_home() / "bin" / "spark-submit"), "--master", "local[2]", "--name", "elt-thrift-server"]
