@@ -18,24 +18,6 @@
         {{ load_id_to_timestamp('_dlt_load_id') }} as loaded_at
 {%- endmacro %}
 
-{#- Where raw holds a landed key more than once, the row delivered last. dlt merges raw on the landed key
-    on DuckDB and PostgreSQL (nothing to do); in Spark's lake it appends (loaders/lake.py), so a re-delivered
-    version is a second row there: the newest load's, and within one load the greatest `_delivery_seq`, as
-    dlt's merge would keep. -#}
-{% macro one_row_per_landed_key(key_columns) -%}
-    {{ return(adapter.dispatch('one_row_per_landed_key', 'elt')(key_columns)) }}
-{%- endmacro %}
-
-{% macro default__one_row_per_landed_key(key_columns) -%}
-{%- endmacro %}
-
-{% macro spark__one_row_per_landed_key(key_columns) -%}
-    qualify row_number() over (
-        partition by {{ key_columns | join(', ') }}
-        order by cast(_dlt_load_id as decimal(20, 7)) desc{{ ', _delivery_seq desc' if '_version' in key_columns }}
-    ) = 1
-{%- endmacro %}
-
 {#- Text to a decimal wide enough to keep every digit that arrived; NULL when not a plain decimal. -#}
 {% macro safe_decimal(expression) -%}
     case

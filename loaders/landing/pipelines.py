@@ -38,6 +38,7 @@ from loaders.core.settings import Settings
 from loaders.landing.batch import BATCH_ROWS, Tally
 from loaders.landing.spec import SourceSpec
 from loaders.warehouse import dialect
+from loaders.warehouse.base import PackageCounts
 
 RECORD_COLUMN = "_record"  # a landed row's record as it arrived (loaders/landing/batch.py)
 DEAD_LETTER_SAMENESS = "error"  # beside its id (which digests the record's text): why it was refused
@@ -128,21 +129,23 @@ def _run(settings: Settings, spec: SourceSpec, tally: Tally) -> LoadReport:
         pipe = pipeline(settings, spec.name)
         step = "resume"
         warehouse.forget_uncommitted_state_rows(pipe)
+        resumed_collapsed = warehouse.collapse_packages(pipe)
         resumed = pipe.run()  # no data: syncs with the destination, loads pending packages if any
         resumed_ids = tuple(resumed.loads_ids) if resumed is not None else ()
-        resumed_counts = warehouse.package_counts(pipe, resumed_ids)
+        resumed_counts = warehouse.package_counts(pipe, resumed_ids) + collapsed_rows(resumed_collapsed)
         step = "extract"
         before = tally.handed_over
-        pipe.extract(spec.dlt_source(tally=tally), loader_file_format=warehouse.loader_file_format())
+        pipe.extract(spec.dlt_source(tally=tally), **extract_formats(settings))
         handed_over = tally.handed_over - before
         step = "normalize"
         normalized = pipe.normalize()
         pending = tuple(normalized.loads_ids) if normalized is not None else ()
         unchanged = sum_or_none(drop_unchanged(settings, pipe, load_id) for load_id in pending)
+        new_collapsed = warehouse.collapse_packages(pipe)
         step = "load"
         loaded = pipe.load()
         new_ids = tuple(loaded.loads_ids) if loaded is not None else ()
-        new_counts = warehouse.package_counts(pipe, new_ids)
+        new_counts = warehouse.package_counts(pipe, new_ids) + collapsed_rows(new_collapsed)
         drop_loaded_packages(pipe)
         written = resumed_counts + new_counts
         if written.landed or written.dead_lettered or not warehouse.raw_ready(raw_dataset(spec.name)):
@@ -166,6 +169,19 @@ def _run(settings: Settings, spec: SourceSpec, tally: Tally) -> LoadReport:
         collapsed=counts.collapsed,
         unchanged=unchanged,
     )
+
+
+def extract_formats(settings: Settings) -> dict[str, Any]:
+    """How dlt writes what a source hands over, for the warehouse: its file format, and its table format
+    (Spark's lake: Delta tables)."""
+    warehouse = dialect(settings)
+    return {"loader_file_format": warehouse.loader_file_format(), "table_format": warehouse.table_format()}
+
+
+def collapsed_rows(count: int) -> PackageCounts:
+    """Rows the warehouse left out of packages before they loaded (`Dialect.collapse_packages`): staged by
+    the package, replaced by a later row of their key."""
+    return PackageCounts(staged=count, collapsed=count)
 
 
 def import_frame_libraries() -> None:
@@ -246,9 +262,10 @@ def load_window(
     pipe = backfill_pipeline(settings, spec.name, slot)
     pipe.extract(
         spec.dlt_source(tally=Tally(), start=start, end=end).clone(with_name=backfill_schema_name(spec.name)),
-        loader_file_format=warehouse.loader_file_format(),
+        **extract_formats(settings),
     )
     normalized = pipe.normalize()
+    warehouse.collapse_packages(pipe)
     with load_lock():
         loaded = pipe.load()
     counts = {
@@ -266,7 +283,7 @@ def land_resources(settings: Settings, name: str, source: str, resources: list[A
     warehouse = dialect(settings)
     shutil.rmtree(warehouse.pipelines_dir() / name, ignore_errors=True)
     pipe = make_pipeline(settings, name, source)
-    info = pipe.run(resources, loader_file_format=warehouse.loader_file_format())
+    info = pipe.run(resources, **extract_formats(settings))
     return info.loads_ids[-1]
 
 

@@ -183,6 +183,16 @@ class Dialect:
         """How landed Arrow tables travel to the warehouse (None: dlt's default for the destination)."""
         return None
 
+    def table_format(self) -> str | None:
+        """The table format dlt writes raw in (None: the destination's own tables)."""
+        return None
+
+    def collapse_packages(self, pipe: dlt.Pipeline) -> int:
+        """Make the packages pending in the pipeline's folder merge as the loaders' hints say, before they load;
+        the rows left out. Nothing to do where dlt merges through a staging table: it keeps one row per
+        primary key there (`dedup_sort`), and counts the rest (`package_counts`)."""
+        return 0
+
     def after_load(self, dataset: str, schema: Schema) -> None:
         """What the warehouse needs once a load that wrote rows into `dataset` committed (indexes and fresh
         statistics, a catalog's refresh)."""

@@ -1,8 +1,8 @@
-"""Apache Spark through a Thrift server (PyHive): no transactions, Parquet tables, raw in a lake of files.
+"""Apache Spark through a Thrift server (PyHive): no transactions, raw as Delta tables in a lake.
 
-The loaders land raw as Parquet through dlt's `filesystem` destination (loaders/warehouse/lake.py) and the
-tables are registered in Spark's catalog after each load. PyHive comes with the `spark` extra only, so it
-is imported where a Spark connection is made.
+The loaders land raw as Delta tables through dlt's `filesystem` destination, merged on (key, version) as on
+the other warehouses (loaders/warehouse/lake.py), and the tables are registered in Spark's catalog after
+each load. PyHive comes with the `spark` extra only, so it is imported where a Spark connection is made.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import dlt
 from dlt.common.schema import Schema
 
 from loaders.core.outcomes import WarehouseUnreachable
-from loaders.core.registry import Entity
 from loaders.warehouse import lake
 from loaders.warehouse.base import Dialect, Identity, PackageCounts
 from loaders.warehouse.spark_server import SESSION_CONF
@@ -97,19 +96,24 @@ class Spark(Dialect):
         cursor.execute(f"insert overwrite table {table} select * from {side}")
         cursor.execute(f"drop table {side}")
 
-    def count_versions(self, entity: Entity, rows: str) -> str:
-        """A version is one (key, _version): raw in the lake is appended to, so it may be several rows."""
-        return f"select count(distinct {entity.raw_key}, _version) {rows}"
-
     def dlt_destination(self) -> Any:
         return dlt.destinations.filesystem(bucket_url=self.settings.lake_path)
 
     def loader_file_format(self) -> str | None:
-        return "parquet"  # Spark reads the files themselves
+        return "parquet"  # what dlt hands deltalake (it writes Delta tables from Parquet only)
+
+    def table_format(self) -> str | None:
+        return lake.TABLE_FORMAT
+
+    def collapse_packages(self, pipe: dlt.Pipeline) -> int:
+        """dlt's merge into a Delta table does not de-duplicate a package (lake.py): done here, before it
+        loads."""
+        return lake.collapse_packages(pipe)
 
     def after_load(self, dataset: str, schema: Schema) -> None:
-        """Make Spark's catalog hold the dataset's tables as external tables over their folders, and list
-        their files again. Creating one is a catalog entry: dropping it never deletes a file."""
+        """Make Spark's catalog hold the dataset's tables over their folders (Delta tables; `_dlt_loads` as
+        JSON lines), and list their files again. Creating one is a catalog entry: dropping it never deletes a
+        file."""
         tables = lake.lake_tables(self.settings, dataset)
         if not tables:
             return
@@ -126,7 +130,8 @@ class Spark(Dialect):
     def landed_identities(
         self, pipe: dlt.Pipeline, table: str, keys: Any, record: str = "_record"
     ) -> dict[tuple[Any, ...], Identity] | None:
-        """Not read in the lake: its files are appended to, a re-read version is landed as a row of its own."""
+        """Not read in the lake (dlt reads it through DuckDB's Delta extension, which DuckDB downloads): a
+        re-read version is merged onto itself."""
         return None
 
     def raw_ready(self, dataset: str) -> bool:
@@ -138,11 +143,11 @@ class Spark(Dialect):
         """Nothing to forget: in the lake a state file written again replaces itself."""
 
     def package_counts(self, pipe: dlt.Pipeline, load_ids: tuple[str, ...]) -> PackageCounts:
-        """The packages' files: appended, nothing staged or collapsed there (staging keeps one row per
-        version)."""
+        """The rows of the Delta tables under the packages' load ids; nothing staged there (the merge reads
+        the package's files), and what was collapsed is counted before the load (`collapse_packages`)."""
         if not load_ids:
             return PackageCounts()
-        landed, dead = lake.landed_and_dead_lettered(self.settings, pipe.dataset_name, load_ids)
+        landed, dead = lake.landed_and_dead_lettered(pipe, load_ids)
         return PackageCounts(landed, dead, landed + dead, 0)
 
 

@@ -19,7 +19,6 @@ with
         _delivered_at as delivered_at,
         {{ load_id_to_timestamp('_dlt_load_id') }} as loaded_at
     from {{ source(name, 'dead_letters') }}
-    {{ one_row_per_landed_key(['dead_letter_id']) }}
 
 ),
 {% endfor %}

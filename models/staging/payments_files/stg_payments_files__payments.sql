@@ -32,6 +32,3 @@ where
         -- unaliased: `dbt build --empty` (unit tests) renders a source as an aliased subquery
         {{ completed_loads('payments_files') }}  -- noqa: RF02
     )
-
--- one row per landed version (where raw is appended to rather than merged)
-{{ one_row_per_landed_key(['payment_id', '_version']) }}

@@ -28,6 +28,3 @@ where
     _dlt_load_id in (
         {{ completed_loads('refunds_files') }}  -- noqa: RF02
     )
-
--- one row per landed version (where raw is appended to rather than merged)
-{{ one_row_per_landed_key(['refund_id', '_version']) }}
