@@ -43,3 +43,14 @@ def test_rows_of_a_load_that_did_not_complete_are_not_landed(project) -> None:
     assert "p_unfinished" not in project.open_quarantine("payments")
     assert project.scalar("select count(*) from analytics.payments where payment_id = 'p_unfinished'") == 0
     assert project.scalar("select count(*) from staging.stg_payments_files__payments where payment_id = 'p1'") == 1
+
+
+def test_a_version_served_twice_in_one_delivery_lands_once_the_later_row_winning(project) -> None:
+    project.deliver(
+        "payments_20240301_01.csv", [payment("p1", amount="20.00"), payment("p1", amount="25.00")], delivered(1)
+    )
+    (outcome,) = project.load("payments_files")
+
+    # left out before raw (Spark's lake) or by dlt's merge (the SQL warehouses), and counted as collapsed
+    assert (outcome.landed, outcome.collapsed) == (1, 1)
+    assert project.query("select amount from raw_payments_files.payments where payment_id = 'p1'") == [("25.00",)]
