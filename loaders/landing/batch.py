@@ -32,10 +32,12 @@ from typing import Any, Literal
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from loaders.core.registry import DEAD_LETTERS_TABLE
-from loaders.core.timestamps import parse_timestamp
+from loaders.core.timestamps import parse_timestamp, parse_timestamps
+from loaders.landing.columnar import record_json, record_path_mask
 from loaders.landing.records import MAX_KEY_BYTES, FieldKind, SourceRecord, field_kinds, to_json
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -138,6 +140,11 @@ class Window:
     def holds(self, version_at: datetime | None) -> bool:
         return version_at is not None and self.start <= version_at < self.end
 
+    def holds_each(self, versions_at: pa.Array) -> pa.Array:
+        """`holds` of every version time of an Arrow array (False where there is none)."""
+        inside = pc.and_(pc.greater_equal(versions_at, self.start), pc.less(versions_at, self.end))
+        return pc.fill_null(inside, False)
+
     def cursor(self) -> Any:
         """dlt's incremental bounded by the window: with an `end_value` dlt keeps no state for it, and a
         row without a cursor value (a dead letter, a version that does not parse or lies in the future)
@@ -203,6 +210,11 @@ TEXT_TYPES = {str, type(None)}
 SHORT_KEY_CHARS = MAX_KEY_BYTES // 4
 
 
+class SubclassedName(str):
+    """A field name of a str subclass, as SQLAlchemy's rows name their columns: orjson refuses it, so
+    `to_json` writes such a record with the standard library, spaced (see `Batch.add_table`)."""
+
+
 @dataclass
 class Batch:
     """Accumulates one source table's landed rows and dead letters, then hands them to dlt as Arrow.
@@ -228,6 +240,7 @@ class Batch:
     batch_rows: int = BATCH_ROWS
     tally: Tally = field(default_factory=Tally)
     _rows: list[tuple[Any, ...]] = field(default_factory=list)
+    _tables: list[pa.Table] = field(default_factory=list)
     _dead: list[dict[str, Any]] = field(default_factory=list)
     _reported: int = 0
     _landed_any: bool = False
@@ -251,8 +264,10 @@ class Batch:
 
     @property
     def pending_rows(self) -> list[dict[str, Any]]:
+        """The rows landed so far and not yet handed to dlt: those of `add`, then those of `add_table`."""
         names = [name for name, _ in self.columns]
-        return [dict(zip(names, row, strict=True)) for row in self._rows]
+        rows = [dict(zip(names, row, strict=True)) for row in self._rows]
+        return rows + [row for table in self._tables for row in table.to_pylist()]
 
     @property
     def pending_dead_letters(self) -> list[dict[str, Any]]:
@@ -297,6 +312,96 @@ class Batch:
         self._rows.append(tuple(values))
         return True
 
+    def add_table(
+        self,
+        table: pa.Table,
+        locations: pa.Array,
+        delivered_at: datetime,
+        delivery_seqs: pa.Array,
+        raw_texts: pa.Array | None = None,
+        control_characters: pa.Array | None = None,
+        window: Window | None = None,
+        spaced_json: bool = False,
+        **extra: Any,
+    ) -> None:
+        """`add` for every row of a table of text columns (the record's fields by name, unknown ones too, in
+        the record's order), with Arrow's kernels (loaders/landing/columnar.py); the rows they cannot judge go
+        through `add` one by one. `locations`, `delivery_seqs` and `raw_texts` (None: the record arrived as
+        its columns, its raw text is its JSON) are one per row; `control_characters`, when given, says which
+        rows' raw text holds one; each `extra` column is one value for every row. With `window`, only the rows
+        whose version it holds are taken (a backfill)."""
+        if self._json_fields:
+            raise ValueError(f"{self.source}.{self.resource}: a model with JSON fields lands record by record")
+        if table.num_rows == 0:
+            return
+        missing = pa.nulls(table.num_rows, pa.string())
+        versions = table.column(self.version) if self.version in table.column_names else missing
+        versions_at = parse_timestamps(versions)
+        if window is not None:
+            inside = window.holds_each(versions_at)
+            table, locations, delivery_seqs, versions_at = (
+                table.filter(inside),
+                locations.filter(inside),
+                delivery_seqs.filter(inside),
+                versions_at.filter(inside),
+            )
+            raw_texts = None if raw_texts is None else raw_texts.filter(inside)
+            control_characters = None if control_characters is None else control_characters.filter(inside)
+        references = [self.fields[index] for index in self._reference_fields]
+        by_record = record_path_mask(table, self.key, references, SHORT_KEY_CHARS, control_characters)
+        if pc.any(by_record).as_py():
+            self._add_each(
+                table.filter(by_record),
+                locations.filter(by_record),
+                delivered_at,
+                delivery_seqs.filter(by_record),
+                None if raw_texts is None else raw_texts.filter(by_record),
+                spaced_json,
+                **extra,
+            )
+            plain = pc.invert(by_record)
+            table, locations, delivery_seqs, versions_at = (
+                table.filter(plain),
+                locations.filter(plain),
+                delivery_seqs.filter(plain),
+                versions_at.filter(plain),
+            )
+        if table.num_rows == 0:
+            return
+        rows = table.num_rows
+        columns: list[Any] = [
+            table.column(name).cast(pa.string()) if name in table.column_names else pa.nulls(rows, pa.string())
+            for name in self.fields
+        ]
+        columns += [pc.fill_null(columns[self._version_index], ""), versions_at]
+        if self.cursor_horizon is not None:
+            columns.append(pc.if_else(pc.greater(versions_at, self.cursor_horizon), None, versions_at))
+        columns += [
+            pa.repeat(pa.scalar(delivered_at, TIMESTAMP), rows),
+            delivery_seqs.cast(pa.int64()),
+            record_json(table, spaced_json),
+        ]
+        columns += [pa.repeat(pa.scalar(extra.get(name), type), rows) for name, type in self.extra_columns.items()]
+        self._tables.append(pa.Table.from_arrays(columns, schema=pa.schema(self.columns)))
+
+    def _add_each(
+        self,
+        table: pa.Table,
+        locations: pa.Array,
+        delivered_at: datetime,
+        delivery_seqs: pa.Array,
+        raw_texts: pa.Array | None,
+        spaced_json: bool,
+        **extra: Any,
+    ) -> None:
+        raws = [None] * table.num_rows if raw_texts is None else raw_texts.to_pylist()
+        names = [SubclassedName(name) for name in table.column_names] if spaced_json else table.column_names
+        rows = zip(*(column.to_pylist() for column in table.columns), strict=True) if names else [()] * table.num_rows
+        for values, location, seq, raw in zip(
+            rows, locations.to_pylist(), delivery_seqs.to_pylist(), raws, strict=True
+        ):
+            self.add(dict(zip(names, values, strict=True)), raw, location, delivered_at, seq, **extra)
+
     def _refuse(self, record: Any, raw_text: str | None, location: str, error: str, delivered_at: datetime) -> bool:
         """Dead-letter a record `add` cannot land, under its raw text (its JSON when it arrived as JSON)."""
         self.dead_letter(raw_json(record) if raw_text is None else raw_text, location, error, delivered_at)
@@ -338,7 +443,7 @@ class Batch:
 
     @property
     def pending(self) -> int:
-        return len(self._rows) + len(self._dead)
+        return len(self._rows) + sum(table.num_rows for table in self._tables) + len(self._dead)
 
     def flush(self) -> Iterator[Any]:
         """Hand the pending rows to dlt once there are `batch_rows` of them (see BATCH_ROWS)."""
@@ -350,13 +455,13 @@ class Batch:
         """Yield the landed rows as one Arrow table and the dead letters as another, then reset."""
         self._report_progress()
         self.tally.handed_over += self.pending
-        if self._rows:
+        if self._rows or self._tables:
             yield self._landed_table()
             self._landed_any = True
         if self._dead:
             yield self._dead_letter_table()
             self._dead_any = True
-        self._rows, self._dead, self._reported = [], [], 0
+        self._rows, self._tables, self._dead, self._reported = [], [], [], 0
 
     def finish(self) -> Iterator[Any]:
         """Drain, then yield a zero-row table for each table that got no row, so both tables exist
@@ -384,10 +489,13 @@ class Batch:
     def _landed_table(self) -> pa.Table:
         schema = pa.schema(self.columns)
         columns = list(zip(*self._rows, strict=True)) if self._rows else [()] * len(self.columns)
-        return pa.Table.from_arrays(
+        rows = pa.Table.from_arrays(
             [pa.array(values, type=column.type) for values, column in zip(columns, schema, strict=True)],
             schema=schema,
         )
+        if not self._tables:
+            return rows
+        return pa.concat_tables([rows, *self._tables]).combine_chunks()
 
 
 def raw_json(record: Any) -> str:
