@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import dlt
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
@@ -366,9 +367,76 @@ class Batch:
                 delivery_seqs.filter(plain),
                 versions_at.filter(plain),
             )
-        if table.num_rows == 0:
+        self._land_plain(table, delivered_at, delivery_seqs, versions_at, record_json(table, spaced_json), extra)
+
+    def add_records(
+        self,
+        records: list[Any],
+        locations: pa.Array,
+        delivered_at: datetime,
+        delivery_seqs: pa.Array,
+        taken: TakenWithoutVersion | None = None,
+    ) -> None:
+        """`add` for a page of records that arrived as JSON, each record's `_record` and JSON fields written by
+        orjson as `add` writes them and everything else by Arrow's kernels, as `add_table` does; the records
+        they cannot judge (not an object, a field that is not text, text no column stores, a key that is not
+        plain) go through `add`. With `taken`, a record without a version is taken only once
+        (`TakenWithoutVersion`)."""
+        if not records:
             return
+        jsons = [to_json(record) for record in records]
+        objects = [type(r) is dict and plainly_storable(j) for r, j in zip(records, jsons, strict=True)]
+        plain = np.array(objects)
+        rows = records if all(objects) else [r if p else {} for r, p in zip(records, objects, strict=True)]
+        texts = {name: [row.get(name) for row in rows] for name in self.fields}
+        for name, kind in self.kinds:
+            values = texts[name]
+            if kind is FieldKind.JSON:
+                texts[name] = [None if value is None else to_json(value, sort_keys=True) for value in values]
+            elif not set(map(type, values)) <= TEXT_TYPES:
+                plain &= np.array([type(value) in TEXT_TYPES for value in values])
+                texts[name] = [value if type(value) in TEXT_TYPES else None for value in values]
+        table = pa.table({name: pa.array(values, pa.string()) for name, values in texts.items()})
+        versions_at = parse_timestamps(table.column(self.version))
+        one_by_one = ~plain
+        without_version = np.flatnonzero(pc.is_null(versions_at).to_numpy(zero_copy_only=False))
+        keep = np.ones(len(records), dtype=bool)
+        if taken is not None:
+            keep[without_version] = [taken.is_new(records[i]) for i in without_version]
+        references = [self.fields[index] for index in self._reference_fields]
+        control_free = pa.repeat(pa.scalar(False), len(records))  # orjson escaped them in the JSON
+        one_by_one |= record_path_mask(table, self.key, references, SHORT_KEY_CHARS, control_free).to_numpy(
+            zero_copy_only=False
+        )
+        seqs, places = delivery_seqs.to_pylist(), locations.to_pylist()
+        for i in np.flatnonzero(keep & one_by_one):
+            self.add(records[i], None, places[i], delivered_at, seqs[i])
+        columnar = keep & ~one_by_one
+        taken_jsons = pa.array([text for text, take in zip(jsons, columnar, strict=True) if take], pa.string())
+        columnar = pa.array(columnar)
+        self._land_plain(
+            table.filter(columnar),
+            delivered_at,
+            delivery_seqs.filter(columnar),
+            versions_at.filter(columnar),
+            taken_jsons,
+            {},
+        )
+
+    def _land_plain(
+        self,
+        table: pa.Table,
+        delivered_at: datetime,
+        delivery_seqs: pa.Array,
+        versions_at: pa.Array,
+        record_jsons: pa.Array,
+        extra: dict[str, Any],
+    ) -> None:
+        """The landed rows of records every kernel has judged plain: their fields as text, the version, the
+        cursor, the delivery, the JSON and each extra column's one value."""
         rows = table.num_rows
+        if rows == 0:
+            return
         columns: list[Any] = [
             table.column(name).cast(pa.string()) if name in table.column_names else pa.nulls(rows, pa.string())
             for name in self.fields
@@ -376,11 +444,7 @@ class Batch:
         columns += [pc.fill_null(columns[self._version_index], ""), versions_at]
         if self.cursor_horizon is not None:
             columns.append(pc.if_else(pc.greater(versions_at, self.cursor_horizon), None, versions_at))
-        columns += [
-            pa.repeat(pa.scalar(delivered_at, TIMESTAMP), rows),
-            delivery_seqs.cast(pa.int64()),
-            record_json(table, spaced_json),
-        ]
+        columns += [pa.repeat(pa.scalar(delivered_at, TIMESTAMP), rows), delivery_seqs.cast(pa.int64()), record_jsons]
         columns += [pa.repeat(pa.scalar(extra.get(name), type), rows) for name, type in self.extra_columns.items()]
         self._tables.append(pa.Table.from_arrays(columns, schema=pa.schema(self.columns)))
 

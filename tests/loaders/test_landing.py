@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loaders.core.timestamps import parse_timestamp, parse_timestamps
-from loaders.landing.batch import Batch, SubclassedName
+from loaders.landing.batch import Batch, SubclassedName, TakenWithoutVersion
 from loaders.landing.records import to_json
 from loaders.sources.app_db.records import Customer
 from loaders.sources.payments_files.records import Payment
@@ -180,3 +180,32 @@ def test_the_column_path_lands_what_the_record_path_would(data: Any) -> None:
 @given(st.lists(COLUMN_TEXT, max_size=20))
 def test_versions_parse_alike_one_by_one_and_by_column(texts: list[str | None]) -> None:
     assert parse_timestamps(pa.array(texts, pa.string())).to_pylist() == [parse_timestamp(t) for t in texts]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_a_page_of_json_records_lands_as_one_by_one(data: Any) -> None:
+    """`Batch.add_records` (a page at once) lands, dead-letters and takes-once exactly what `Batch.add` does
+    record by record after `TakenWithoutVersion.is_new`, any record, object or not, plain or not."""
+    model, key = data.draw(st.sampled_from([(Order, "id"), (Customer, "id"), (Payment, "payment_id")]))
+    page = data.draw(st.lists(records(model), max_size=6))
+    page += page[: data.draw(st.integers(0, 2))]  # records served again
+    by_record, by_page = Batch("s", "t", model, key=key), Batch("s", "t", model, key=key)
+    state_one, state_page = {"taken_without_version": ["seen"]}, {"taken_without_version": ["seen"]}
+    taken_one, taken_page = TakenWithoutVersion(state_one), TakenWithoutVersion(state_page)
+    for seq, record in enumerate(page):
+        if taken_one.is_new(record):
+            by_record.add(record, None, f"item {seq}", NOW, seq)
+    by_page.add_records(
+        page,
+        pa.array([f"item {seq}" for seq in range(len(page))]),
+        NOW,
+        pa.array(range(len(page)), pa.int64()),
+        taken_page,
+    )
+    assert sorted(by_page.pending_rows, key=lambda row: row["_delivery_seq"]) == by_record.pending_rows
+    strip = ("dead_lettered_at",)
+    assert [{k: v for k, v in d.items() if k not in strip} for d in by_page.pending_dead_letters] == [
+        {k: v for k, v in d.items() if k not in strip} for d in by_record.pending_dead_letters
+    ]
+    assert state_page == state_one
