@@ -57,6 +57,10 @@ class Tally:
     handed_over: int = 0
     retries: int = 0
     progress: Progress | None = None
+    # The source's tables the warehouse already has (dlt's schema names them once a load created them):
+    # `Batch.finish` declares only the others with a zero-row table, so a run with nothing new hands dlt
+    # nothing to load.
+    known_tables: frozenset[str] = frozenset()
 
     def extracted(self, table: str, records: int) -> None:
         if self.progress is not None:
@@ -528,13 +532,13 @@ class Batch:
         self._rows, self._tables, self._dead, self._reported = [], [], [], 0
 
     def finish(self) -> Iterator[Any]:
-        """Drain, then yield a zero-row table for each table that got no row, so both tables exist
-        before their first record arrives. Last, not first: dlt's Arrow incremental with a lag
-        mishandles an empty table yielded before the first rows."""
+        """Drain, then yield a zero-row table for each table that got no row and that the warehouse does not
+        have yet, so both tables exist before their first record arrives. Last, not first: dlt's Arrow
+        incremental with a lag mishandles an empty table yielded before the first rows."""
         yield from self.drain()
-        if not self._landed_any:
+        if not self._landed_any and self.resource not in self.tally.known_tables:
             yield self._landed_table()
-        if not self._dead_any:
+        if not self._dead_any and DEAD_LETTERS_TABLE not in self.tally.known_tables:
             yield self._dead_letter_table()
 
     def _report_progress(self) -> None:
