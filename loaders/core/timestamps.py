@@ -20,9 +20,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 # Plain POSIX-style classes only, no `\d` or named groups: PostgreSQL's and DuckDB's (RE2) regular
 # expressions must read this pattern exactly as Python does.
 TIMESTAMP_GRAMMAR = re.compile(
@@ -57,39 +54,3 @@ def as_utc(value: datetime | str) -> datetime:
 def iso(value: datetime | str) -> str:
     """An instant as the project writes it everywhere for people and machines: `2024-03-01T06:00:00Z`."""
     return as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# The shape nearly every version arrives in: `YYYY-MM-DD HH:MM:SS` (or `T`), UTC (optionally `Z`), year 0001+.
-# `parse_timestamps` reads these with Arrow's kernels and every other text with `parse_timestamp`.
-_COMMON_SHAPE = (
-    "^([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    "[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9][Zz]?$"
-)
-
-
-def parse_timestamps(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """`parse_timestamp` of every text of an Arrow string array, as `timestamp[us, UTC]` (null where it
-    gives None), for a loader's whole batch at once.
-
-    Texts of the common shape are parsed by Arrow's `strptime`, kept only where its day is the text's:
-    `strptime` rolls 2024-02-30 over to March 1st, which the grammar refuses.
-    Every other non-null text goes through `parse_timestamp` (tests/loaders/test_landing.py compares both
-    on generated texts)."""
-    texts = pa.chunked_array([texts]).combine_chunks() if isinstance(texts, pa.Array) else texts.combine_chunks()
-    texts = texts.cast(pa.string())
-    common = pc.fill_null(pc.match_substring_regex(texts, _COMMON_SHAPE), False)
-    normal = pc.binary_join_element_wise(
-        pc.utf8_slice_codeunits(texts, 0, 10), pc.utf8_slice_codeunits(texts, 11, 19), " "
-    )
-    normal = pc.if_else(common, normal, None)
-    parsed = pc.strptime(normal, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
-    # The grammar's ranges leave only the day to roll over (2024-02-30 becomes March 1st): same day, same date.
-    exact = pc.fill_null(pc.equal(pc.day(parsed), pc.cast(pc.utf8_slice_codeunits(normal, 8, 10), pa.int64())), False)
-    result = pc.if_else(exact, parsed, None).cast(pa.timestamp("us", tz="UTC"))
-    others = pc.and_(pc.invert(common), pc.is_valid(texts))
-    if not pc.any(others).as_py():
-        return result
-    # rare: only the texts off the common shape are parsed one by one
-    others_texts = pc.filter(texts, others).to_pylist()
-    parsed_others = pa.array([parse_timestamp(text) for text in others_texts], type=result.type)
-    return pc.replace_with_mask(result, others, parsed_others)

@@ -37,8 +37,8 @@ import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from loaders.core.registry import DEAD_LETTERS_TABLE
-from loaders.core.timestamps import parse_timestamp, parse_timestamps
-from loaders.landing.columnar import record_json, record_path_mask
+from loaders.core.timestamps import parse_timestamp
+from loaders.landing.columnar import parse_timestamps, record_json, record_path_mask
 from loaders.landing.records import MAX_KEY_BYTES, FieldKind, SourceRecord, field_kinds, to_json
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")

@@ -11,8 +11,9 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loaders.core.timestamps import parse_timestamp, parse_timestamps
+from loaders.core.timestamps import parse_timestamp
 from loaders.landing.batch import Batch, SubclassedName, TakenWithoutVersion
+from loaders.landing.columnar import parse_timestamps
 from loaders.landing.records import to_json
 from loaders.sources.app_db.records import Customer
 from loaders.sources.payments_files.records import Payment

@@ -23,7 +23,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from loaders.core.timestamps import parse_timestamps
 from loaders.landing.batch import (
     Batch,
     TakenWithoutVersion,
@@ -34,6 +33,7 @@ from loaders.landing.batch import (
     raw_table_hints,
     source_cursor,
 )
+from loaders.landing.columnar import parse_timestamps
 from loaders.landing.records import SourceRecord
 from loaders.sources.app_db.records import Customer, Product
 from loaders.sources.app_db.settings import CHUNK_SIZE, COMMIT_LAG_SECONDS, FUTURE_VERSION_TOLERANCE_SECONDS
