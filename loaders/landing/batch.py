@@ -31,11 +31,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import dlt
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from loaders.core.registry import DEAD_LETTERS_TABLE
 from loaders.core.timestamps import parse_timestamp
+from loaders.landing.columnar import parse_timestamps, record_json, record_path_mask
 from loaders.landing.records import MAX_KEY_BYTES, FieldKind, SourceRecord, field_kinds, to_json
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -54,6 +57,10 @@ class Tally:
     handed_over: int = 0
     retries: int = 0
     progress: Progress | None = None
+    # The source's tables the warehouse already has (dlt's schema names them once a load created them):
+    # `Batch.finish` declares only the others with a zero-row table, so a run with nothing new hands dlt
+    # nothing to load.
+    known_tables: frozenset[str] = frozenset()
 
     def extracted(self, table: str, records: int) -> None:
         if self.progress is not None:
@@ -138,6 +145,11 @@ class Window:
     def holds(self, version_at: datetime | None) -> bool:
         return version_at is not None and self.start <= version_at < self.end
 
+    def holds_each(self, versions_at: pa.Array) -> pa.Array:
+        """`holds` of every version time of an Arrow array (False where there is none)."""
+        inside = pc.and_(pc.greater_equal(versions_at, self.start), pc.less(versions_at, self.end))
+        return pc.fill_null(inside, False)
+
     def cursor(self) -> Any:
         """dlt's incremental bounded by the window: with an `end_value` dlt keeps no state for it, and a
         row without a cursor value (a dead letter, a version that does not parse or lies in the future)
@@ -203,6 +215,11 @@ TEXT_TYPES = {str, type(None)}
 SHORT_KEY_CHARS = MAX_KEY_BYTES // 4
 
 
+class SubclassedName(str):
+    """A field name of a str subclass, as SQLAlchemy's rows name their columns: orjson refuses it, so
+    `to_json` writes such a record with the standard library, spaced (see `Batch.add_table`)."""
+
+
 @dataclass
 class Batch:
     """Accumulates one source table's landed rows and dead letters, then hands them to dlt as Arrow.
@@ -228,6 +245,7 @@ class Batch:
     batch_rows: int = BATCH_ROWS
     tally: Tally = field(default_factory=Tally)
     _rows: list[tuple[Any, ...]] = field(default_factory=list)
+    _tables: list[pa.Table] = field(default_factory=list)
     _dead: list[dict[str, Any]] = field(default_factory=list)
     _reported: int = 0
     _landed_any: bool = False
@@ -251,8 +269,10 @@ class Batch:
 
     @property
     def pending_rows(self) -> list[dict[str, Any]]:
+        """The rows landed so far and not yet handed to dlt: those of `add`, then those of `add_table`."""
         names = [name for name, _ in self.columns]
-        return [dict(zip(names, row, strict=True)) for row in self._rows]
+        rows = [dict(zip(names, row, strict=True)) for row in self._rows]
+        return rows + [row for table in self._tables for row in table.to_pylist()]
 
     @property
     def pending_dead_letters(self) -> list[dict[str, Any]]:
@@ -297,6 +317,159 @@ class Batch:
         self._rows.append(tuple(values))
         return True
 
+    def add_table(
+        self,
+        table: pa.Table,
+        locations: pa.Array,
+        delivered_at: datetime,
+        delivery_seqs: pa.Array,
+        raw_texts: pa.Array | None = None,
+        control_characters: pa.Array | None = None,
+        window: Window | None = None,
+        spaced_json: bool = False,
+        **extra: Any,
+    ) -> None:
+        """`add` for every row of a table of text columns (the record's fields by name, unknown ones too, in
+        the record's order), with Arrow's kernels (loaders/landing/columnar.py); the rows they cannot judge go
+        through `add` one by one. `locations`, `delivery_seqs` and `raw_texts` (None: the record arrived as
+        its columns, its raw text is its JSON) are one per row; `control_characters`, when given, says which
+        rows' raw text holds one; each `extra` column is one value for every row. With `window`, only the rows
+        whose version it holds are taken (a backfill)."""
+        if self._json_fields:
+            raise ValueError(f"{self.source}.{self.resource}: a model with JSON fields lands record by record")
+        if table.num_rows == 0:
+            return
+        missing = pa.nulls(table.num_rows, pa.string())
+        versions = table.column(self.version) if self.version in table.column_names else missing
+        versions_at = parse_timestamps(versions)
+        if window is not None:
+            inside = window.holds_each(versions_at)
+            table, locations, delivery_seqs, versions_at = (
+                table.filter(inside),
+                locations.filter(inside),
+                delivery_seqs.filter(inside),
+                versions_at.filter(inside),
+            )
+            raw_texts = None if raw_texts is None else raw_texts.filter(inside)
+            control_characters = None if control_characters is None else control_characters.filter(inside)
+        references = [self.fields[index] for index in self._reference_fields]
+        by_record = record_path_mask(table, self.key, references, SHORT_KEY_CHARS, control_characters)
+        if pc.any(by_record).as_py():
+            self._add_each(
+                table.filter(by_record),
+                locations.filter(by_record),
+                delivered_at,
+                delivery_seqs.filter(by_record),
+                None if raw_texts is None else raw_texts.filter(by_record),
+                spaced_json,
+                **extra,
+            )
+            plain = pc.invert(by_record)
+            table, locations, delivery_seqs, versions_at = (
+                table.filter(plain),
+                locations.filter(plain),
+                delivery_seqs.filter(plain),
+                versions_at.filter(plain),
+            )
+        self._land_plain(table, delivered_at, delivery_seqs, versions_at, record_json(table, spaced_json), extra)
+
+    def add_records(
+        self,
+        records: list[Any],
+        locations: pa.Array,
+        delivered_at: datetime,
+        delivery_seqs: pa.Array,
+        taken: TakenWithoutVersion | None = None,
+    ) -> None:
+        """`add` for a page of records that arrived as JSON, each record's `_record` and JSON fields written by
+        orjson as `add` writes them and everything else by Arrow's kernels, as `add_table` does; the records
+        they cannot judge (not an object, a field that is not text, text no column stores, a key that is not
+        plain) go through `add`. With `taken`, a record without a version is taken only once
+        (`TakenWithoutVersion`)."""
+        if not records:
+            return
+        jsons = [to_json(record) for record in records]
+        objects = [type(r) is dict and plainly_storable(j) for r, j in zip(records, jsons, strict=True)]
+        plain = np.array(objects)
+        rows = records if all(objects) else [r if p else {} for r, p in zip(records, objects, strict=True)]
+        texts = {name: [row.get(name) for row in rows] for name in self.fields}
+        for name, kind in self.kinds:
+            values = texts[name]
+            if kind is FieldKind.JSON:
+                texts[name] = [None if value is None else to_json(value, sort_keys=True) for value in values]
+            elif not set(map(type, values)) <= TEXT_TYPES:
+                plain &= np.array([type(value) in TEXT_TYPES for value in values])
+                texts[name] = [value if type(value) in TEXT_TYPES else None for value in values]
+        table = pa.table({name: pa.array(values, pa.string()) for name, values in texts.items()})
+        versions_at = parse_timestamps(table.column(self.version))
+        one_by_one = ~plain
+        without_version = np.flatnonzero(pc.is_null(versions_at).to_numpy(zero_copy_only=False))
+        keep = np.ones(len(records), dtype=bool)
+        if taken is not None:
+            keep[without_version] = [taken.is_new(records[i]) for i in without_version]
+        references = [self.fields[index] for index in self._reference_fields]
+        control_free = pa.repeat(pa.scalar(False), len(records))  # orjson escaped them in the JSON
+        one_by_one |= record_path_mask(table, self.key, references, SHORT_KEY_CHARS, control_free).to_numpy(
+            zero_copy_only=False
+        )
+        seqs, places = delivery_seqs.to_pylist(), locations.to_pylist()
+        for i in np.flatnonzero(keep & one_by_one):
+            self.add(records[i], None, places[i], delivered_at, seqs[i])
+        columnar = keep & ~one_by_one
+        taken_jsons = pa.array([text for text, take in zip(jsons, columnar, strict=True) if take], pa.string())
+        columnar = pa.array(columnar)
+        self._land_plain(
+            table.filter(columnar),
+            delivered_at,
+            delivery_seqs.filter(columnar),
+            versions_at.filter(columnar),
+            taken_jsons,
+            {},
+        )
+
+    def _land_plain(
+        self,
+        table: pa.Table,
+        delivered_at: datetime,
+        delivery_seqs: pa.Array,
+        versions_at: pa.Array,
+        record_jsons: pa.Array,
+        extra: dict[str, Any],
+    ) -> None:
+        """The landed rows of records every kernel has judged plain: their fields as text, the version, the
+        cursor, the delivery, the JSON and each extra column's one value."""
+        rows = table.num_rows
+        if rows == 0:
+            return
+        columns: list[Any] = [
+            table.column(name).cast(pa.string()) if name in table.column_names else pa.nulls(rows, pa.string())
+            for name in self.fields
+        ]
+        columns += [pc.fill_null(columns[self._version_index], ""), versions_at]
+        if self.cursor_horizon is not None:
+            columns.append(pc.if_else(pc.greater(versions_at, self.cursor_horizon), None, versions_at))
+        columns += [pa.repeat(pa.scalar(delivered_at, TIMESTAMP), rows), delivery_seqs.cast(pa.int64()), record_jsons]
+        columns += [pa.repeat(pa.scalar(extra.get(name), type), rows) for name, type in self.extra_columns.items()]
+        self._tables.append(pa.Table.from_arrays(columns, schema=pa.schema(self.columns)))
+
+    def _add_each(
+        self,
+        table: pa.Table,
+        locations: pa.Array,
+        delivered_at: datetime,
+        delivery_seqs: pa.Array,
+        raw_texts: pa.Array | None,
+        spaced_json: bool,
+        **extra: Any,
+    ) -> None:
+        raws = [None] * table.num_rows if raw_texts is None else raw_texts.to_pylist()
+        names = [SubclassedName(name) for name in table.column_names] if spaced_json else table.column_names
+        rows = zip(*(column.to_pylist() for column in table.columns), strict=True) if names else [()] * table.num_rows
+        for values, location, seq, raw in zip(
+            rows, locations.to_pylist(), delivery_seqs.to_pylist(), raws, strict=True
+        ):
+            self.add(dict(zip(names, values, strict=True)), raw, location, delivered_at, seq, **extra)
+
     def _refuse(self, record: Any, raw_text: str | None, location: str, error: str, delivered_at: datetime) -> bool:
         """Dead-letter a record `add` cannot land, under its raw text (its JSON when it arrived as JSON)."""
         self.dead_letter(raw_json(record) if raw_text is None else raw_text, location, error, delivered_at)
@@ -338,7 +511,7 @@ class Batch:
 
     @property
     def pending(self) -> int:
-        return len(self._rows) + len(self._dead)
+        return len(self._rows) + sum(table.num_rows for table in self._tables) + len(self._dead)
 
     def flush(self) -> Iterator[Any]:
         """Hand the pending rows to dlt once there are `batch_rows` of them (see BATCH_ROWS)."""
@@ -350,22 +523,22 @@ class Batch:
         """Yield the landed rows as one Arrow table and the dead letters as another, then reset."""
         self._report_progress()
         self.tally.handed_over += self.pending
-        if self._rows:
+        if self._rows or self._tables:
             yield self._landed_table()
             self._landed_any = True
         if self._dead:
             yield self._dead_letter_table()
             self._dead_any = True
-        self._rows, self._dead, self._reported = [], [], 0
+        self._rows, self._tables, self._dead, self._reported = [], [], [], 0
 
     def finish(self) -> Iterator[Any]:
-        """Drain, then yield a zero-row table for each table that got no row, so both tables exist
-        before their first record arrives. Last, not first: dlt's Arrow incremental with a lag
-        mishandles an empty table yielded before the first rows."""
+        """Drain, then yield a zero-row table for each table that got no row and that the warehouse does not
+        have yet, so both tables exist before their first record arrives. Last, not first: dlt's Arrow
+        incremental with a lag mishandles an empty table yielded before the first rows."""
         yield from self.drain()
-        if not self._landed_any:
+        if not self._landed_any and self.resource not in self.tally.known_tables:
             yield self._landed_table()
-        if not self._dead_any:
+        if not self._dead_any and DEAD_LETTERS_TABLE not in self.tally.known_tables:
             yield self._dead_letter_table()
 
     def _report_progress(self) -> None:
@@ -384,10 +557,13 @@ class Batch:
     def _landed_table(self) -> pa.Table:
         schema = pa.schema(self.columns)
         columns = list(zip(*self._rows, strict=True)) if self._rows else [()] * len(self.columns)
-        return pa.Table.from_arrays(
+        rows = pa.Table.from_arrays(
             [pa.array(values, type=column.type) for values, column in zip(columns, schema, strict=True)],
             schema=schema,
         )
+        if not self._tables:
+            return rows
+        return pa.concat_tables([rows, *self._tables]).combine_chunks()
 
 
 def raw_json(record: Any) -> str:

@@ -134,6 +134,7 @@ def _run(settings: Settings, spec: SourceSpec, tally: Tally) -> LoadReport:
         resumed_ids = tuple(resumed.loads_ids) if resumed is not None else ()
         resumed_counts = warehouse.package_counts(pipe, resumed_ids) + collapsed_rows(resumed_collapsed)
         step = "extract"
+        tally.known_tables = known_tables(pipe)
         before = tally.handed_over
         pipe.extract(spec.dlt_source(tally=tally), **extract_formats(settings))
         handed_over = tally.handed_over - before
@@ -182,6 +183,13 @@ def collapsed_rows(count: int) -> PackageCounts:
     """Rows the warehouse left out of packages before they loaded (`Dialect.collapse_packages`): staged by
     the package, replaced by a later row of their key."""
     return PackageCounts(staged=count, collapsed=count)
+
+
+def known_tables(pipe: dlt.Pipeline) -> frozenset[str]:
+    """The tables a load of this pipeline has already created (none before its first load)."""
+    if pipe.default_schema_name is None:
+        return frozenset()
+    return frozenset(pipe.default_schema.data_table_names())
 
 
 def import_frame_libraries() -> None:
@@ -331,7 +339,8 @@ def _leave_out_unchanged(
 ) -> int | None:
     """`drop_unchanged` for one Parquet file of a package, read batch by batch so that a loader's memory
     stays bounded by a batch whatever the size of the load: first the keys (one look-up in raw), then, only
-    when raw holds some of them, which rows to keep, then, only when one is left out, the file rewritten."""
+    when raw holds some of them, which rows to keep, then, only when one is left out, the file rewritten (or,
+    when every row is, removed: the package then loads no job for that table)."""
     file = pq.ParquetFile(path)
     if file.metadata.num_rows == 0:
         return 0
@@ -342,7 +351,9 @@ def _leave_out_unchanged(
     compared = [*keys, record, *(["_cursor_at"] if "_cursor_at" in file.schema_arrow.names else [])]
     masks = [unchanged_mask(batch, keys, landed, record) for batch in file.iter_batches(BATCH_ROWS, columns=compared)]
     left_out = sum(mask.count(False) for mask in masks)
-    if left_out:
+    if left_out == file.metadata.num_rows:  # nothing left to load: no job, so no merge of an empty table
+        os.remove(path)
+    elif left_out:
         temporary = f"{path}.kept"
         with pq.ParquetWriter(temporary, file.schema_arrow) as writer:
             for batch, keep in zip(file.iter_batches(BATCH_ROWS), masks, strict=True):

@@ -7,11 +7,13 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loaders.core.timestamps import parse_timestamp
-from loaders.landing.batch import Batch
+from loaders.landing.batch import Batch, SubclassedName, TakenWithoutVersion
+from loaders.landing.columnar import parse_timestamps
 from loaders.landing.records import to_json
 from loaders.sources.app_db.records import Customer
 from loaders.sources.payments_files.records import Payment
@@ -118,3 +120,93 @@ def test_json_text_keeps_what_orjson_would_change() -> None:
     assert json.loads(to_json({"q": math.nan, "p": -math.inf}), parse_constant=str) == {"q": "NaN", "p": "-Infinity"}
     assert json.loads(to_json({"n": 2**70})) == {"n": 2**70}
     assert to_json({"s": "\ud800"}) == '{"s": "\ud800"}'
+
+
+# Texts an Arrow column can hold (no lone surrogate), common-shape versions among them, valid or not.
+COLUMN_TEXT = st.one_of(
+    st.none(),
+    st.text(max_size=6),
+    st.sampled_from(
+        [t for t in TRICKY if t != "\ud800"] + ["a\tb", 'q"uo\\te', "é", "p 1", " p1", "p1\u00a0", "p1", "c_2", "o1"]
+    ),
+    st.builds(
+        "{:04d}-{:02d}-{:02d}{}{:02d}:{:02d}:{:02d}{}".format,
+        st.sampled_from([0, 1, 999, 2024, 2023, 9999]),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.sampled_from(["T", " ", "t", "_"]),
+        st.integers(0, 24),
+        st.integers(0, 60),
+        st.integers(0, 60),
+        st.sampled_from(["", "Z", "z", "+01:00", ".5"]),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_the_column_path_lands_what_the_record_path_would(data: Any) -> None:
+    """`Batch.add_table` (Arrow's kernels over whole columns) lands every row and dead-letters every record
+    exactly as `Batch.add` does record by record: the same rows, JSON, versions and dead letters."""
+    model, key = data.draw(st.sampled_from([(Customer, "id"), (Payment, "payment_id")]))
+    names = data.draw(st.permutations([*model.model_fields, "extra", "Status"]))
+    names = names[: data.draw(st.integers(1, len(names)))]
+    rows = data.draw(st.lists(st.lists(COLUMN_TEXT, min_size=len(names), max_size=len(names)), max_size=8))
+    records = [dict(zip(names, row, strict=True)) for row in rows]  # the columns' order, as a reader gives
+    as_line = data.draw(st.booleans())  # a settlement line's raw text, or none (an app database row)
+    raws = [f"line {seq}" if as_line else None for seq in range(len(records))]
+    spaced = data.draw(st.booleans())  # field names as SQLAlchemy's rows give them: a str subclass
+    if spaced:
+        records = [{SubclassedName(name): value for name, value in record.items()} for record in records]
+    by_record, by_column = Batch("s", "t", model, key=key), Batch("s", "t", model, key=key)
+    for seq, (record, raw) in enumerate(zip(records, raws, strict=True)):
+        by_record.add(record, raw, f"row {seq}", NOW, seq)
+    table = pa.Table.from_pylist(records, schema=pa.schema([(name, pa.string()) for name in names]))
+    by_column.add_table(
+        table,
+        pa.array([f"row {seq}" for seq in range(len(records))]),
+        NOW,
+        pa.array(range(len(records)), pa.int64()),
+        pa.array(raws, pa.string()) if as_line else None,
+        spaced_json=spaced,
+    )
+    assert sorted(by_column.pending_rows, key=lambda row: row["_delivery_seq"]) == by_record.pending_rows
+    strip = ("dead_lettered_at",)
+    assert sorted(
+        ({k: v for k, v in d.items() if k not in strip} for d in by_column.pending_dead_letters), key=str
+    ) == sorted(({k: v for k, v in d.items() if k not in strip} for d in by_record.pending_dead_letters), key=str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(COLUMN_TEXT, max_size=20))
+def test_versions_parse_alike_one_by_one_and_by_column(texts: list[str | None]) -> None:
+    assert parse_timestamps(pa.array(texts, pa.string())).to_pylist() == [parse_timestamp(t) for t in texts]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_a_page_of_json_records_lands_as_one_by_one(data: Any) -> None:
+    """`Batch.add_records` (a page at once) lands, dead-letters and takes-once exactly what `Batch.add` does
+    record by record after `TakenWithoutVersion.is_new`, any record, object or not, plain or not."""
+    model, key = data.draw(st.sampled_from([(Order, "id"), (Customer, "id"), (Payment, "payment_id")]))
+    page = data.draw(st.lists(records(model), max_size=6))
+    page += page[: data.draw(st.integers(0, 2))]  # records served again
+    by_record, by_page = Batch("s", "t", model, key=key), Batch("s", "t", model, key=key)
+    state_one, state_page = {"taken_without_version": ["seen"]}, {"taken_without_version": ["seen"]}
+    taken_one, taken_page = TakenWithoutVersion(state_one), TakenWithoutVersion(state_page)
+    for seq, record in enumerate(page):
+        if taken_one.is_new(record):
+            by_record.add(record, None, f"item {seq}", NOW, seq)
+    by_page.add_records(
+        page,
+        pa.array([f"item {seq}" for seq in range(len(page))]),
+        NOW,
+        pa.array(range(len(page)), pa.int64()),
+        taken_page,
+    )
+    assert sorted(by_page.pending_rows, key=lambda row: row["_delivery_seq"]) == by_record.pending_rows
+    strip = ("dead_lettered_at",)
+    assert [{k: v for k, v in d.items() if k not in strip} for d in by_page.pending_dead_letters] == [
+        {k: v for k, v in d.items() if k not in strip} for d in by_record.pending_dead_letters
+    ]
+    assert state_page == state_one

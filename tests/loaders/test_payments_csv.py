@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
-from loaders.sources.payments_files.helpers import read_csv_records
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loaders.sources.payments_files.helpers import read_csv_records, read_csv_table
 
 HEADER = b"payment_id,order_id,amount,currency,method,status,paid_at,updated_at"
 GOOD = b"p1,o1,19.90,EUR,card,succeeded,2024-03-01T12:31:00Z,2024-03-01T12:31:00Z"
@@ -43,3 +47,51 @@ def test_large_field_lands_and_empty_files_yield_nothing() -> None:
     assert len(record.fields["method"]) == 1_100_000
     assert records(b"") == []
     assert records(HEADER + b"\r\n") == []
+
+
+FIELD = st.text(alphabet=st.sampled_from(list("ab1 ,.-é\t\x00")), max_size=5)
+
+
+@st.composite
+def settlement_files(draw: Any) -> bytes:
+    """Files with the header in any case and order, BOMs, CRLF or LF, empty lines, fields holding commas,
+    tabs, NULs or blanks (so lines with a wrong field count), a last line with or without its line end."""
+    names = draw(st.permutations(["payment_id", "order_id", "amount", "Updated_At", "note"]))
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    rows = draw(st.lists(st.one_of(st.just([]), st.lists(FIELD, min_size=4, max_size=6)), max_size=12))
+    lines = [",".join(names)] + [",".join(row) for row in rows]
+    text = end.join(lines) + (end if draw(st.booleans()) else "")
+    return (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + text.encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(settlement_files())
+def test_arrow_reads_a_file_as_the_csv_module_does(data: bytes) -> None:
+    """Arrow's reader (`read_csv_table`) and Python's csv module line by line give the same records: fields,
+    line numbers, raw text, and the same damaged lines with the same errors."""
+    parsed = read_csv_table(data)
+    assert parsed is not None  # no quote, no lone carriage return: Arrow's reader takes the file
+    by_line = records(data)
+    rows = [
+        (line, raw, fields)
+        for line, raw, fields in zip(
+            parsed.lines.to_pylist(), parsed.raw_texts.to_pylist(), parsed.table.to_pylist(), strict=True
+        )
+    ]
+    assert rows == [(r.line, r.raw_text, r.fields) for r in by_line if r.fields is not None]
+    assert [(r.line, r.raw_text, r.error) for r in parsed.damaged] == [
+        (r.line, r.raw_text, r.error) for r in by_line if r.fields is None
+    ]
+    assert parsed.last_line == max((r.line for r in by_line), default=0)
+    controls = [any(ord(c) < 32 and c not in "\r\n" for c in raw) for raw in parsed.raw_texts.to_pylist()]
+    assert parsed.control_characters.to_pylist() == controls
+
+
+def test_files_only_the_csv_module_reads_as_csv_allows_are_left_to_it() -> None:
+    quoted = HEADER + b'\np2,"o\n2",1.00,EUR,card,failed,x,y\n'
+    assert read_csv_table(quoted) is None
+    assert read_csv_table(HEADER + b"\n" + GOOD + b"\rp2\n") is None  # a carriage return inside a line
+    assert read_csv_table(HEADER + b"\n" + GOOD.replace(b"p1", b"p\xff") + b"\n") is None
+    assert read_csv_table(b"\n" + HEADER + b"\n" + GOOD + b"\n") is None  # no header on the first line
+    assert read_csv_table(b"a,A\n1,2\n") is None  # the same column twice
+    assert read_csv_table(HEADER + b"\n" + GOOD + b"\n") is not None

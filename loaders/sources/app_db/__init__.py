@@ -12,12 +12,15 @@ makes its row a dead letter (its bytes escaped in the raw text), never a failed 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dlt
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from loaders.landing.batch import (
@@ -30,6 +33,7 @@ from loaders.landing.batch import (
     raw_table_hints,
     source_cursor,
 )
+from loaders.landing.columnar import parse_timestamps
 from loaders.landing.records import SourceRecord
 from loaders.sources.app_db.records import Customer, Product
 from loaders.sources.app_db.settings import CHUNK_SIZE, COMMIT_LAG_SECONDS, FUTURE_VERSION_TOLERANCE_SECONDS
@@ -159,13 +163,10 @@ def table_resource(
                 )
                 # rows whose updated_at is NULL are read every time: taken once
                 taken = TakenWithoutVersion(dlt.current.resource_state()) if window is None else None
-                seq = 0
-                for chunk in result.mappings().partitions(chunk_size):
-                    for row in chunk:
-                        seq += 1
-                        record = dict(row)
-                        if taken is None or taken.is_new(record):
-                            land_row(batch, record, f"{name} row {seq}", delivered_at, seq)
+                columns, seq = list(result.keys()), 0
+                for chunk in result.partitions(chunk_size):
+                    land_rows(batch, columns, chunk, name, seq, delivered_at, taken)
+                    seq += len(chunk)
                     yield from batch.flush()
         except sa.exc.SQLAlchemyError as exc:
             shown = engine.url.render_as_string(hide_password=True)
@@ -173,6 +174,38 @@ def table_resource(
         yield from batch.finish()
 
     return rows
+
+
+def land_rows(
+    batch: Batch,
+    columns: list[str],
+    chunk: Sequence[Sequence[Any]],
+    table: str,
+    seq: int,
+    delivered_at: datetime,
+    taken: TakenWithoutVersion | None,
+) -> None:
+    """Land a chunk of rows (their `seq` counted from the one before the chunk's first) as Arrow columns
+    (`Batch.add_table`), except the rows judged one by one: those holding text that is not UTF-8 (dead
+    letters) and, outside a backfill, those without a version (taken once, see `TakenWithoutVersion`)."""
+    values = list(zip(*chunk, strict=True)) if chunk else [() for _ in columns]
+    undecodable = [any(type(value) is UndecodableText for value in column) for column in values]
+    versions = parse_timestamps(pa.array(values[columns.index(batch.version)], pa.string()))
+    one_by_one = pc.is_null(versions).to_numpy(zero_copy_only=False)
+    if any(undecodable):
+        one_by_one |= [any(type(value) is UndecodableText for value in row) for row in chunk]
+    for position in np.flatnonzero(one_by_one):
+        record = dict(zip(columns, chunk[position], strict=True))
+        if taken is None or taken.is_new(record):
+            land_row(batch, record, f"{table} row {seq + position + 1}", delivered_at, seq + position + 1)
+    rest = ~one_by_one
+    if not rest.any():
+        return
+    texts = pa.table([pa.array(column, pa.string()) for column in values], names=columns).filter(rest)
+    seqs = pa.array(np.flatnonzero(rest) + seq + 1, pa.int64())
+    locations = pc.binary_join_element_wise(f"{table} row ", seqs.cast(pa.string()), "")
+    # SQLAlchemy names the columns with a str subclass: `add` has always written their JSON spaced
+    batch.add_table(texts, locations, delivered_at, seqs, spaced_json=True)
 
 
 def land_row(batch: Batch, record: dict[str, Any], location: str, delivered_at: datetime, seq: int) -> None:

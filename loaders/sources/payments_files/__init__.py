@@ -36,12 +36,14 @@ merges on (payment_id, `_version`)).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.storages.configuration import FilesystemConfiguration
 from dlt.common.storages.fsspec_filesystem import fsspec_from_config
 from dlt.sources.filesystem import FileItemDict, glob_files
@@ -49,7 +51,7 @@ from dlt.sources.filesystem import FileItemDict, glob_files
 from loaders.core.timestamps import parse_timestamp
 from loaders.landing.batch import Batch, Tally, Window, as_window, raw_table_hints
 from loaders.landing.manifest import Delivery, Manifest
-from loaders.sources.payments_files.helpers import read_csv_records
+from loaders.sources.payments_files.helpers import COLUMNS_AT_ONCE_MAX_BYTES, read_csv_records, read_csv_table
 from loaders.sources.payments_files.records import Payment
 
 SOURCE = "payments_files"
@@ -111,26 +113,56 @@ def read_file(
     file: FileItemDict, delivery: Delivery, first_seq: int, batch: Batch, window: Window | None = None
 ) -> Iterator[Any]:
     """Land or dead-letter every record of one delivery, or with a window only the records updated in it;
-    returns the last line number read."""
-    last_line = 0
+    returns the last line number read. Arrow's CSV reader takes the whole file where it reads it as CSV
+    allows (`read_csv_table`), Python's csv module line by line where not."""
     with file.open(mode="rb") as stream:
-        for record in read_csv_records(stream):
-            last_line = max(last_line, record.line)
-            location = f"{delivery.name} line {record.line}"
-            if window is not None and (record.fields is None or not window.holds(version_of(record.fields))):
-                continue
-            if record.fields is None:
+        if file["size_in_bytes"] > COLUMNS_AT_ONCE_MAX_BYTES:
+            last_line = read_lines(stream, delivery, first_seq, batch, window)
+            yield from batch.flush()
+            return last_line
+        data = stream.read()
+    parsed = read_csv_table(data)
+    if parsed is None:
+        last_line = read_lines(io.BytesIO(data), delivery, first_seq, batch, window)
+    else:
+        if window is None:
+            for record in parsed.damaged:
+                location = f"{delivery.name} line {record.line}"
                 batch.dead_letter(record.raw_text, location, record.error or "unreadable", delivery.delivered_at)
-                continue
-            batch.add(
-                record.fields,
-                record.raw_text,
-                location,
-                delivered_at=delivery.delivered_at,
-                delivery_seq=first_seq + record.line,
-                _source_file=delivery.name,
-            )
+        batch.add_table(
+            parsed.table,
+            pc.binary_join_element_wise(f"{delivery.name} line ", parsed.lines.cast(pa.string()), ""),
+            delivery.delivered_at,
+            pc.add(parsed.lines, first_seq),
+            raw_texts=parsed.raw_texts,
+            control_characters=parsed.control_characters,
+            window=window,
+            _source_file=delivery.name,
+        )
+        last_line = parsed.last_line
     yield from batch.flush()
+    return last_line
+
+
+def read_lines(stream: Any, delivery: Delivery, first_seq: int, batch: Batch, window: Window | None) -> int:
+    """`read_file` record by record (Python's csv module): a file Arrow's reader does not take."""
+    last_line = 0
+    for record in read_csv_records(stream):
+        last_line = max(last_line, record.line)
+        location = f"{delivery.name} line {record.line}"
+        if window is not None and (record.fields is None or not window.holds(version_of(record.fields))):
+            continue
+        if record.fields is None:
+            batch.dead_letter(record.raw_text, location, record.error or "unreadable", delivery.delivered_at)
+            continue
+        batch.add(
+            record.fields,
+            record.raw_text,
+            location,
+            delivered_at=delivery.delivered_at,
+            delivery_seq=first_seq + record.line,
+            _source_file=delivery.name,
+        )
     return last_line
 
 

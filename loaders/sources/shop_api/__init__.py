@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from loaders.core.timestamps import parse_timestamp
 from loaders.landing.batch import Batch, TakenWithoutVersion, Tally, as_window, raw_table_hints, source_cursor
@@ -63,10 +65,10 @@ def shop_api(
         taken = TakenWithoutVersion(dlt.current.resource_state()) if window is None else None
         seq = 0
         for number, records in enumerate(read_ahead(order_pages(client, updated.start_value, page_size)), start=1):
-            for position, record in enumerate(records):
-                seq += 1
-                if taken is None or taken.is_new(record):
-                    batch.add(record, None, f"page {number} item {position}", delivered_at, seq)
+            positions = pa.array(range(len(records)), pa.int64())
+            locations = pc.binary_join_element_wise(f"page {number} item ", positions.cast(pa.string()), "")
+            batch.add_records(records, locations, delivered_at, pc.add(positions, seq + 1), taken)
+            seq += len(records)
             yield from batch.flush()
             if window is not None and past_window(records, window.end):
                 break  # the API has no upper bound; what follows is later still
