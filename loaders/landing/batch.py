@@ -343,15 +343,15 @@ class Batch:
         versions = table.column(self.version) if self.version in table.column_names else missing
         versions_at = parse_timestamps(versions)
         if window is not None:
-            inside = window.holds_each(versions_at)
-            table, locations, delivery_seqs, versions_at = (
-                table.filter(inside),
-                locations.filter(inside),
-                delivery_seqs.filter(inside),
-                versions_at.filter(inside),
+            table, locations, delivery_seqs, versions_at, raw_texts, control_characters = only(
+                window.holds_each(versions_at),
+                table,
+                locations,
+                delivery_seqs,
+                versions_at,
+                raw_texts,
+                control_characters,
             )
-            raw_texts = None if raw_texts is None else raw_texts.filter(inside)
-            control_characters = None if control_characters is None else control_characters.filter(inside)
         references = [self.fields[index] for index in self._reference_fields]
         by_record = record_path_mask(table, self.key, references, SHORT_KEY_CHARS, control_characters)
         if pc.any(by_record).as_py():
@@ -364,12 +364,8 @@ class Batch:
                 spaced_json,
                 **extra,
             )
-            plain = pc.invert(by_record)
-            table, locations, delivery_seqs, versions_at = (
-                table.filter(plain),
-                locations.filter(plain),
-                delivery_seqs.filter(plain),
-                versions_at.filter(plain),
+            table, locations, delivery_seqs, versions_at = only(
+                pc.invert(by_record), table, locations, delivery_seqs, versions_at
             )
         self._land_plain(table, delivered_at, delivery_seqs, versions_at, record_json(table, spaced_json), extra)
 
@@ -564,6 +560,11 @@ class Batch:
         if not self._tables:
             return rows
         return pa.concat_tables([rows, *self._tables]).combine_chunks()
+
+
+def only(mask: pa.Array, *columns: Any) -> tuple[Any, ...]:
+    """Each of the row-aligned tables and arrays (None stays None) kept to the rows `mask` holds."""
+    return tuple(None if column is None else column.filter(mask) for column in columns)
 
 
 def raw_json(record: Any) -> str:
